@@ -1,0 +1,47 @@
+"""Every error the assistant raises on purpose, in one place.
+
+Each type says what went wrong in words a user can act on; the CLI and the UI translate them into
+messages at the edge. Nothing here catches anything.
+"""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base class: an expected failure with a message meant for the user."""
+
+
+class ConfigError(AssistantError):
+    """A setting is missing or invalid (names the setting and its environment variable)."""
+
+
+class QuestionError(AssistantError):
+    """The question cannot be asked as given (empty, or too long)."""
+
+
+class ArchiveUnavailableError(AssistantError):
+    """The Chroma store cannot be reached or opened."""
+
+
+class EmptyArchiveError(AssistantError):
+    """The archive holds no passages yet; ingest articles first."""
+
+
+class ModelUnavailableError(AssistantError):
+    """A model (embedder or LLM) cannot be found, verified or loaded."""
+
+
+class GeneratorError(AssistantError):
+    """The language model backend failed or timed out while answering."""
+
+
+class PromptError(AssistantError):
+    """A prompt template file is missing or does not use the variables it must."""
+
+
+class IngestError(AssistantError):
+    """Ingest cannot run at all (as opposed to one bad file, which is reported and skipped)."""
+
+
+class IngestLockedError(IngestError):
+    """Another ingest holds the lock on this data dir."""

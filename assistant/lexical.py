@@ -1,0 +1,136 @@
+"""The lexical half of hybrid retrieval: a BM25 index (bm25s, Snowball stemmer) over the stored passages.
+
+Built from the archive by ingest after every change and saved beside the Chroma store with a stamp of
+the article ledger it reflects; the query engine loads it once per process (memory-mapped) and only
+rebuilds it when the stamp no longer matches, so no query and no start-up pays for a rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+_THOUSANDS = re.compile(r"(?<=\d)[,\u00a0\u202f](?=\d{3}(?!\d))")
+_STAMP = "stamp.json"
+
+
+def normalise(text: str) -> str:
+    """Lower-level text normalisation shared by indexing and querying ("12,000" -> "12000")."""
+    return _THOUSANDS.sub("", text)
+
+
+def ledger_stamp(article_hashes: Iterable[tuple[str, str]]) -> str:
+    """A fingerprint of the committed archive: changes whenever an article is added, changed or removed."""
+    digest = hashlib.sha256()
+    for article_id, content_hash in sorted(article_hashes):
+        digest.update(f"{article_id}:{content_hash}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+class LexicalIndex:
+    """BM25 over passages; `search` returns (passage_id, score) best first, optionally within a subset."""
+
+    def __init__(self, retriever: object, ids: list[str], published_ts: np.ndarray, stamp: str) -> None:
+        self._bm25 = retriever
+        self.ids = ids
+        self.published_ts = published_ts
+        self.stamp = stamp
+        self._stemmer = _stemmer()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, passages: Iterable[tuple[str, str, int]], stamp: str) -> LexicalIndex:
+        """Index (passage_id, text, published_ts) triples."""
+        import bm25s
+
+        ids: list[str] = []
+        texts: list[str] = []
+        stamps: list[int] = []
+        for pid, text, ts in passages:
+            ids.append(pid)
+            texts.append(normalise(text))
+            stamps.append(ts)
+        retriever = bm25s.BM25()
+        if texts:
+            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False)
+            retriever.index(tokens, show_progress=False)
+        return cls(retriever, ids, np.asarray(stamps, dtype=np.int64), stamp)
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        import bm25s
+
+        if not self.ids or k <= 0:
+            return []
+        tokens = bm25s.tokenize(
+            [normalise(query)], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+        )[0]
+        vocab = getattr(self._bm25, "vocab_dict", None) or {}
+        tokens = [t for t in tokens if t in vocab]
+        if not tokens:
+            return []
+        k = min(k, len(self.ids))
+        weight = None if mask is None else mask.astype(np.float32)
+        docs, scores = self._bm25.retrieve([tokens], k=k, show_progress=False, weight_mask=weight)  # type: ignore[attr-defined]
+        return [
+            (self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if float(s) > 0.0
+        ]
+
+    # --- persistence ----------------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """Write atomically: a reader sees the old index or the new one, never half of each."""
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".bm25-", dir=directory.parent))
+        try:
+            if self.ids:
+                self._bm25.save(str(staging / "bm25"), show_progress=False)  # type: ignore[attr-defined]
+            np.save(staging / "published_ts.npy", self.published_ts)
+            (staging / "ids.json").write_text(json.dumps(self.ids))
+            (staging / _STAMP).write_text(json.dumps({"stamp": self.stamp, "passages": len(self.ids)}))
+            old = directory.with_name(directory.name + ".old")
+            if directory.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(directory, old)
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex | None:
+        """The saved index, or None when there is none or it is unreadable (it will be rebuilt)."""
+        import bm25s
+
+        try:
+            meta = json.loads((directory / _STAMP).read_text())
+            ids = json.loads((directory / "ids.json").read_text())
+            published = np.load(directory / "published_ts.npy")
+            if ids:
+                retriever = bm25s.BM25.load(str(directory / "bm25"), mmap=True, show_progress=False)
+            else:
+                retriever = bm25s.BM25()
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(retriever, list(ids), published, str(meta["stamp"]))
+
+    @staticmethod
+    def saved_stamp(directory: Path) -> str | None:
+        try:
+            return str(json.loads((directory / _STAMP).read_text())["stamp"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+def _stemmer() -> object:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")

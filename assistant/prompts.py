@@ -1,0 +1,129 @@
+"""Prompt templates, loaded from `prompts/` and validated at start.
+
+Each template is a `str.format` template whose variables are fixed here; a template that lacks one of
+them, or uses one that is not provided, is a `PromptError` that names the file and the variable. The
+few-shot examples are data (`examples.json`) rendered with the same passage and question templates as
+real questions, so the model sees the exact format it must follow.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import PromptError
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+# file -> the variables it must use (and may only use)
+_TEMPLATES: dict[str, frozenset[str]] = {
+    "system.txt": frozenset({"refusal"}),
+    "question.txt": frozenset({"passages", "question"}),
+    "passage.txt": frozenset({"n", "title", "published", "source", "text"}),
+    "condense.txt": frozenset({"history", "question"}),
+    "refusal.txt": frozenset(),
+}
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+def _read(directory: Path, name: str) -> str:
+    path = directory / name
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise PromptError(f"prompt file {path} cannot be read: {exc.strerror or exc}") from exc
+    if not text:
+        raise PromptError(f"prompt file {path} is empty")
+    try:
+        used = _fields(text)
+    except ValueError as exc:
+        raise PromptError(f"prompt file {path} is not a valid template: {exc}") from exc
+    need = _TEMPLATES[name]
+    for missing in sorted(need - used):
+        raise PromptError(f"prompt file {path} does not use the variable {{{missing}}}")
+    for unknown in sorted(used - need):
+        raise PromptError(
+            f"prompt file {path} uses {{{unknown}}}, which is not provided (only {sorted(need)})"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class PromptPassage:
+    n: int
+    title: str
+    published: str
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Prompts:
+    system: str
+    question: str
+    passage: str
+    condense: str
+    refusal: str
+    examples: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> Prompts:
+        directory = directory or DEFAULT_DIR
+        texts = {name: _read(directory, name) for name in _TEMPLATES}
+        refusal = texts["refusal.txt"]
+        examples_path = directory / "examples.json"
+        try:
+            examples = json.loads(examples_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PromptError(f"prompt file {examples_path} cannot be read as JSON: {exc}") from exc
+        for i, example in enumerate(examples):
+            for key in ("passages", "question", "answer"):
+                if key not in example:
+                    raise PromptError(f"{examples_path}: example {i + 1} lacks {key!r}")
+        return cls(
+            system=texts["system.txt"].format(refusal=refusal),
+            question=texts["question.txt"],
+            passage=texts["passage.txt"],
+            condense=texts["condense.txt"],
+            refusal=refusal,
+            examples=tuple(examples),
+        )
+
+    def render_passages(self, passages: list[PromptPassage]) -> str:
+        return "\n\n".join(
+            self.passage.format(
+                n=p.n,
+                title=p.title,
+                published=p.published or "undated",
+                source=p.source or "unknown",
+                text=p.text,
+            )
+            for p in passages
+        )
+
+    def user_message(self, question: str, passages: list[PromptPassage]) -> str:
+        return self.question.format(passages=self.render_passages(passages), question=question)
+
+    def answer_messages(self, question: str, passages: list[PromptPassage]) -> list[dict[str, str]]:
+        """System prompt, few-shot turns, then the question: a stable prefix the local model caches."""
+        messages = [{"role": "system", "content": self.system}]
+        for example in self.examples:
+            shots = [
+                PromptPassage(
+                    n=i + 1, title=p["title"], published=p["published"], source=p["source"], text=p["text"]
+                )
+                for i, p in enumerate(example["passages"])
+            ]
+            messages.append({"role": "user", "content": self.user_message(example["question"], shots)})
+            messages.append({"role": "assistant", "content": example["answer"].format(refusal=self.refusal)})
+        messages.append({"role": "user", "content": self.user_message(question, passages)})
+        return messages
+
+    def condense_messages(self, history: str, question: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": self.condense.format(history=history, question=question)}]

@@ -1,0 +1,282 @@
+"""The archive in Chroma: passages (with their embeddings) and a small ledger of ingested articles.
+
+Two collections per archive:
+- `<collection>`: one record per passage, id `<article_id>:<content_hash>:<chunk_index>`, with the
+  article's metadata, the passage's offsets and `content_hash`.
+- `<collection>-articles`: one record per committed article (id = article_id) holding its content hash,
+  metadata and passage count. Ingest writes it last, so it is the commit point: passages of an article
+  that are not in the ledger with the same hash are leftovers of an interrupted run and are ignored by
+  retrieval and replaced by the next ingest.
+
+The embedded PersistentClient is the default; setting `ASSISTANT_CHROMA_HOST` switches to a Chroma server
+(HttpClient) with the same code. Chroma's own embedding function is never used: embeddings are always
+passed in, so nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ArchiveUnavailableError
+from .settings import Settings
+
+_PAGE = 2000
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    passage_id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """A committed article as the ledger holds it."""
+
+    article_id: str
+    content_hash: str
+    title: str
+    published: str
+    published_ts: int
+    source: str
+    url: str
+    origin: str
+    passages: int
+
+    @classmethod
+    def from_metadata(cls, article_id: str, meta: dict[str, Any]) -> ArticleRecord:
+        return cls(
+            article_id=article_id,
+            content_hash=str(meta.get("content_hash", "")),
+            title=str(meta.get("title", "")),
+            published=str(meta.get("published", "")),
+            published_ts=int(meta.get("published_ts", -1)),
+            source=str(meta.get("source", "")),
+            url=str(meta.get("url", "")),
+            origin=str(meta.get("origin", "")),
+            passages=int(meta.get("passages", 0)),
+        )
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "content_hash": self.content_hash,
+            "title": self.title,
+            "published": self.published,
+            "published_ts": self.published_ts,
+            "source": self.source,
+            "url": self.url,
+            "origin": self.origin,
+            "passages": self.passages,
+        }
+
+
+def _client(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.chroma_host:
+            return chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+    except Exception as exc:  # chromadb raises plain ValueError/ConnectionError/etc. here
+        raise ArchiveUnavailableError(_where(settings) + f" cannot be opened: {exc}") from exc
+
+
+def _where(settings: Settings) -> str:
+    if settings.chroma_host:
+        return f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+    return f"the Chroma store in {settings.chroma_dir}"
+
+
+class PassageStore:
+    """Typed access to the two collections; opens the client on first use and re-opens it after a failure."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._handles: tuple[Any, Any] | None = None
+
+    @property
+    def location(self) -> str:
+        return _where(self.settings)
+
+    def _collections(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._handles is None:
+                client = _client(self.settings)
+                name = self.settings.collection
+                try:
+                    passages = client.get_or_create_collection(
+                        name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+                    )
+                    ledger = client.get_or_create_collection(f"{name}-articles", embedding_function=None)
+                except Exception as exc:
+                    raise ArchiveUnavailableError(f"{self.location} is unreachable: {exc}") from exc
+                self._handles = (passages, ledger)
+            return self._handles
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one Chroma call; connection trouble becomes ArchiveUnavailableError and drops the handles
+        so the next call reconnects (a restarted server is picked up without restarting the assistant)."""
+        try:
+            return fn(*args, **kwargs)
+        except ArchiveUnavailableError:
+            raise
+        except Exception as exc:
+            if self.settings.chroma_host and _looks_like_connection_error(exc):
+                with self._lock:
+                    self._handles = None
+                raise ArchiveUnavailableError(
+                    f"{self.location} is unreachable ({what}): {exc}. Is `chroma run` up?"
+                ) from exc
+            raise
+
+    # --- passages -------------------------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._call("count", lambda: self._collections()[0].count()))
+
+    def upsert_passages(
+        self,
+        ids: Sequence[str],
+        embeddings: Any,
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        if not ids:
+            return
+
+        def run() -> None:
+            passages = self._collections()[0]
+            for start in range(0, len(ids), _PAGE):
+                end = start + _PAGE
+                passages.upsert(
+                    ids=list(ids[start:end]),
+                    embeddings=embeddings[start:end],
+                    documents=list(documents[start:end]),
+                    metadatas=list(metadatas[start:end]),
+                )
+
+        self._call("upsert", run)
+
+    def passage_ids(self, article_id: str) -> list[str]:
+        def run() -> list[str]:
+            got = self._collections()[0].get(where={"article_id": article_id}, include=[])
+            return list(got["ids"])
+
+        return list(self._call("get", run))
+
+    def delete_passages(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._call("delete", lambda: self._collections()[0].delete(ids=list(ids)))
+
+    def get_passages(self, ids: Sequence[str]) -> list[StoredPassage]:
+        if not ids:
+            return []
+
+        def run() -> list[StoredPassage]:
+            got = self._collections()[0].get(ids=list(ids), include=["documents", "metadatas"])
+            by_id = {
+                pid: StoredPassage(pid, doc or "", dict(meta or {}))
+                for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            }
+            return [by_id[i] for i in ids if i in by_id]
+
+        return list(self._call("get", run))
+
+    def iter_passages(self) -> Iterator[StoredPassage]:
+        """Every stored passage, page by page (for building the lexical index)."""
+        offset = 0
+        while True:
+            got = self._call(
+                "get",
+                lambda o=offset: self._collections()[0].get(
+                    limit=_PAGE, offset=o, include=["documents", "metadatas"]
+                ),
+            )
+            if not got["ids"]:
+                return
+            for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                yield StoredPassage(pid, doc or "", dict(meta or {}))
+            offset += len(got["ids"])
+
+    def query(
+        self, embedding: Sequence[float], n: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[StoredPassage, float]]:
+        """Nearest passages with their cosine similarity, best first."""
+
+        def run() -> list[tuple[StoredPassage, float]]:
+            got = self._collections()[0].query(
+                query_embeddings=[list(map(float, embedding))],
+                n_results=n,
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+            rows = zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
+            )
+            return [
+                (StoredPassage(pid, doc or "", dict(meta or {})), 1.0 - float(d))
+                for pid, doc, meta, d in rows
+            ]
+
+        return list(self._call("query", run))
+
+    # --- the article ledger ---------------------------------------------------------------------------------
+    def articles(self, ids: Sequence[str] | None = None) -> dict[str, ArticleRecord]:
+        def run() -> dict[str, ArticleRecord]:
+            ledger = self._collections()[1]
+            out: dict[str, ArticleRecord] = {}
+            if ids is not None:
+                for start in range(0, len(ids), _PAGE):
+                    got = ledger.get(ids=list(ids[start : start + _PAGE]), include=["metadatas"])
+                    for aid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                        out[aid] = ArticleRecord.from_metadata(aid, dict(meta or {}))
+                return out
+            offset = 0
+            while True:
+                got = ledger.get(limit=_PAGE, offset=offset, include=["metadatas"])
+                if not got["ids"]:
+                    return out
+                for aid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                    out[aid] = ArticleRecord.from_metadata(aid, dict(meta or {}))
+                offset += len(got["ids"])
+
+        return dict(self._call("ledger get", run))
+
+    def commit_article(self, record: ArticleRecord) -> None:
+        self._call(
+            "ledger upsert",
+            lambda: self._collections()[1].upsert(
+                ids=[record.article_id],
+                embeddings=[[0.0]],
+                documents=[record.title],
+                metadatas=[record.to_metadata()],
+            ),
+        )
+
+    def forget_article(self, article_id: str) -> None:
+        """Remove an article: ledger entry first (it stops being served), then its passages."""
+        self._call("ledger delete", lambda: self._collections()[1].delete(ids=[article_id]))
+        self.delete_passages(self.passage_ids(article_id))
+
+
+def _looks_like_connection_error(exc: BaseException) -> bool:
+    import httpx
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (httpx.TransportError, ConnectionError, TimeoutError)):
+            return True
+        text = str(seen).lower()
+        if any(s in text for s in ("connect", "connection", "timed out", "unreachable")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,70 @@
+"""`python -m ingest PATH...`: read articles from files and folders into the archive."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from assistant.errors import AssistantError
+from assistant.settings import add_archive_flags, settings_from_args
+
+from .pipeline import ingest_paths
+
+_EPILOG = """\
+Formats: .txt (plain articles and the Qazinform feed format), .md (a '# Title' heading, optional
+'Source:', 'Published:', 'URL:' lines), .html/.htm (article text extracted with trafilatura) and
+.jsonl (one JSON object a line: title, text, optional published, source, url, id).
+
+Unchanged articles are skipped by content hash, changed ones have their passages replaced, and a
+killed run is completed by the next one. Exit status: 0 all good, 1 some files failed, 2 nothing ran.
+
+Examples:
+  python -m ingest seeds/
+  python -m ingest ~/news --prune            # also forget articles whose files are gone
+  ASSISTANT_CHROMA_HOST=127.0.0.1 python -m ingest archive/   # into a Chroma server
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest",
+        description="Read news articles into the assistant's archive (passages embedded into Chroma).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="article files or folders")
+    parser.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
+    parser.add_argument(
+        "--wait", action="store_true", help="wait for another running ingest instead of failing"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    parser.add_argument("--chunk-tokens", type=int, help="passage size in tokens (ASSISTANT_CHUNK_TOKENS)")
+    add_archive_flags(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        report = ingest_paths(
+            args.paths,
+            settings,
+            prune=args.prune,
+            wait=args.wait,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: committed articles are kept; run again to finish", file=sys.stderr)
+        return 130
+    for name, reason in report.failed:
+        print(f"failed: {name}: {reason}", file=sys.stderr)
+    for origin, twin in report.duplicates:
+        print(f"skipped duplicate: {origin} (same text as {twin})", file=sys.stderr)
+    print(report.summary())
+    return 0 if report.ok else 1
