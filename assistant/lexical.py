@@ -15,8 +15,12 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .store import PassageStore
 
 _THOUSANDS = re.compile(r"(?<=\d)[,\u00a0\u202f](?=\d{3}(?!\d))")
 _STAMP = "stamp.json"
@@ -134,3 +138,17 @@ def _stemmer() -> object:
     import Stemmer
 
     return Stemmer.Stemmer("english")
+
+
+def rebuild_lexical_index(store: PassageStore, directory: Path) -> LexicalIndex:
+    """Build the BM25 index of the committed archive (no leftovers of interrupted runs) and save it."""
+    committed = store.articles()
+    valid = {(rec.article_id, rec.content_hash) for rec in committed.values()}
+    triples = (
+        (p.passage_id, f"{p.metadata.get('title', '')}\n{p.text}", int(p.metadata.get("published_ts", -1)))
+        for p in store.iter_passages()
+        if (p.metadata.get("article_id"), p.metadata.get("content_hash")) in valid
+    )
+    index = LexicalIndex.build(triples, ledger_stamp(valid))
+    index.save(directory)
+    return index

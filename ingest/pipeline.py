@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from assistant.errors import IngestError, IngestLockedError
-from assistant.lexical import LexicalIndex, ledger_stamp
+from assistant.lexical import rebuild_lexical_index
 from assistant.settings import Settings
 from assistant.store import ArticleRecord, PassageStore
 
@@ -132,7 +132,7 @@ def ingest_paths(
         if prune:
             report.pruned = _prune(files, read_ok, paths, articles, store)
         if todo or report.pruned:
-            rebuild_lexical_index(settings, store)
+            rebuild_lexical_index(store, settings.state_dir / "bm25")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -283,17 +283,3 @@ def _origin_prefixes(roots: Iterable[Path | str]) -> list[str]:
         path = Path(root).resolve()
         out.append(f"{path.name}/" if path.is_dir() else f"{path.parent.name}/{path.name}")
     return out
-
-
-def rebuild_lexical_index(settings: Settings, store: PassageStore) -> LexicalIndex:
-    """Rebuild and save the BM25 index from the committed archive."""
-    committed = store.articles()
-    valid = {(rec.article_id, rec.content_hash) for rec in committed.values()}
-    triples = (
-        (p.passage_id, f"{p.metadata.get('title', '')}\n{p.text}", int(p.metadata.get("published_ts", -1)))
-        for p in store.iter_passages()
-        if (p.metadata.get("article_id"), p.metadata.get("content_hash")) in valid
-    )
-    index = LexicalIndex.build(triples, ledger_stamp(valid))
-    index.save(settings.state_dir / "bm25")
-    return index

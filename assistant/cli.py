@@ -1,0 +1,149 @@
+"""`python -m assistant`: ask, chat in the terminal, or serve the chat UI. A thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from .engine import Assistant
+from .errors import AssistantError
+from .settings import Settings, add_archive_flags, settings_from_args
+from .types import Answer, TextDelta
+
+_EPILOG = """\
+Examples:
+  python -m assistant ask "How many jobs will the biopharma plant create?"
+  python -m assistant ask --json --backend extractive "Who chairs the Digital Assets Committee?"
+  python -m assistant chat
+  python -m assistant serve --seed seeds        # the chat UI on http://127.0.0.1:7860
+
+Backends: local (default; Qwen2.5-Coder-1.5B in-process), openai (ASSISTANT_LLM_BASE_URL: vLLM,
+llama.cpp server, Ollama), extractive (no model: the best supporting sentences, verbatim).
+Every setting is also an ASSISTANT_* environment variable (see README).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m assistant",
+        description="Answers questions about a news archive, citing the passages it used, or says the "
+        "articles do not say.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--backend",
+            dest="llm_backend",
+            choices=["local", "openai", "extractive"],
+            help="answer generator (ASSISTANT_LLM_BACKEND, default local)",
+        )
+        p.add_argument(
+            "--seed", type=Path, metavar="DIR", help="ingest DIR first when the archive is empty (e.g. seeds)"
+        )
+        add_archive_flags(p)
+
+    ask = sub.add_parser("ask", help="answer one question and print its sources")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    common(ask)
+
+    chat = sub.add_parser("chat", help="a terminal chat that keeps the conversation for follow-ups")
+    common(chat)
+
+    serve = sub.add_parser("serve", help="start the chat UI")
+    serve.add_argument("--host", dest="ui_host", help="bind address (ASSISTANT_UI_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", dest="ui_port", type=int, help="port (ASSISTANT_UI_PORT, default 7860)")
+    serve.add_argument("--share", action="store_true", help="ask Gradio for a public link (off by default)")
+    common(serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        if args.seed is not None:
+            seed_if_empty(settings, args.seed)
+        if args.command == "serve":
+            from .ui import serve
+
+            serve(settings, share=args.share)
+            return 0
+        bot = Assistant.from_settings(settings)
+        if args.command == "ask":
+            answer = bot.ask(args.question)
+            print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) if args.json else render(answer))
+            return 0
+        return chat(bot, sys.stdin, sys.stdout)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def seed_if_empty(settings: Settings, seed: Path) -> None:
+    """Ingest `seed` when the archive holds no article yet (the first run on a fresh machine)."""
+    from ingest import ingest_paths
+
+    from .store import PassageStore
+
+    store = PassageStore(settings)
+    if store.articles():
+        return
+    print(f"The archive is empty: ingesting {seed} ...", file=sys.stderr)
+    report = ingest_paths([seed], settings, wait=True, progress=sys.stderr.isatty())
+    print(report.summary(), file=sys.stderr)
+
+
+def render(answer: Answer) -> str:
+    """An answer and its numbered sources, for the terminal."""
+    lines = [answer.text]
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+    for c in answer.citations:
+        date = c.published[:16].replace("T", " ") or "undated"
+        lines.append(f"[{c.n}] {c.title} ({date}, {c.source})")
+        lines.append(f"    {c.supporting_text}")
+        if c.url:
+            lines.append(f"    {c.url}")
+    return "\n".join(lines)
+
+
+def chat(bot: Assistant, stdin: TextIO, stdout: TextIO) -> int:
+    """Read questions line by line; answers stream; an empty line or EOF ends the chat."""
+    history: list[dict[str, str]] = []
+    interactive = stdin.isatty()
+    if interactive:
+        print("Ask about the news archive (empty line to quit).", file=stdout)
+    while True:
+        if interactive:
+            print("\n> ", end="", file=stdout, flush=True)
+        line = stdin.readline()
+        if not line or not line.strip():
+            return 0
+        question = line.strip()
+        try:
+            answer: Answer | None = None
+            for event in bot.stream(question, history):
+                if isinstance(event, TextDelta):
+                    if interactive:
+                        print(event.text, end="", file=stdout, flush=True)
+                else:
+                    answer = event
+        except AssistantError as exc:
+            print(f"\nerror: {exc}", file=stdout)
+            continue
+        assert answer is not None
+        if interactive:
+            print("\r\033[K", end="", file=stdout)
+        print(render(answer), file=stdout, flush=True)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]

@@ -1,0 +1,276 @@
+"""The query engine: a question (and the conversation so far) in, a grounded `Answer` out.
+
+    condense follow-up -> hybrid retrieval -> relevance gate -> prompt within a token budget
+    -> generator (local model, OpenAI-compatible server, or extractive) -> grounding guards -> Answer
+
+Dependencies are passed in; `Assistant.from_settings()` builds the defaults. Nothing loads until the first
+question (or `warm_up()`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .context import ContextPassage, numbered, rank_sentences, with_excerpts
+from .embedding import Embedder, build_embedder
+from .errors import AssistantError, GeneratorError, QuestionError
+from .generation import ChatModel, build_chat_model
+from .grounding import extractive_draft, ground, is_refusal
+from .prompts import PromptPassage, Prompts
+from .retrieval import HybridRetriever
+from .settings import Settings
+from .store import PassageStore
+from .text import clean_question
+from .types import Answer, Citation, StreamEvent, TextDelta, Timings
+
+History = Sequence[dict[str, Any]]
+_FOLLOWUP = re.compile(
+    r"\b(he|she|it|its|they|them|their|his|her|hers|this|that|these|those|there|then|the same|"
+    r"him|which one|what about|and the|how about)\b",
+    re.IGNORECASE,
+)
+EXTRACTIVE_MIN_SCORE = 0.35
+
+
+@dataclass
+class _Clock:
+    start: float
+    first: float | None = None
+
+    def mark_first(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+
+class Assistant:
+    """Answers questions about the archive with cited passages, or refuses."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: HybridRetriever,
+        chat_model: ChatModel | None,
+        prompts: Prompts,
+        fallback: ChatModel | None = None,
+    ) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.chat_model = chat_model
+        self.prompts = prompts
+        self.fallback = fallback
+        self.count_tokens = _token_counter()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, backend: str | None = None) -> Assistant:
+        """The assistant on the given settings (default: environment and defaults)."""
+        settings = settings or Settings()
+        if backend is not None:
+            settings = settings.model_copy(update={"llm_backend": backend})
+        store = PassageStore(settings)
+        embedder: Embedder = build_embedder(settings)
+        chat_model = build_chat_model(settings)
+        return cls(settings, HybridRetriever(settings, store, embedder), chat_model, Prompts.load())
+
+    @property
+    def backend(self) -> str:
+        return self.chat_model.name if self.chat_model is not None else "extractive"
+
+    def warm_up(self) -> None:
+        """Load the embedder, the lexical index and the model, and evaluate the fixed prompt prefix."""
+        self.retriever.warm_up()
+        if self.chat_model is not None:
+            self.chat_model.warm_up(self.prompts.answer_messages("warm up", []))
+
+    # --- public API ---------------------------------------------------------------------------------------
+    def ask(self, question: str, history: History | None = None) -> Answer:
+        """The answer to `question`, given the conversation so far (OpenAI/Gradio "messages" form)."""
+        answer: Answer | None = None
+        for event in self.stream(question, history):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, history: History | None = None) -> Iterator[StreamEvent]:
+        """Text deltas as the answer is generated, then the final, grounded `Answer`."""
+        clock = _Clock(time.perf_counter())
+        question = self._validate(question)
+        t0 = time.perf_counter()
+        standalone = self._condense(question, history or [])
+        t_condense = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        retrieval = self.retriever.retrieve(standalone)
+        t_retrieve = time.perf_counter() - t0
+        retrieved = tuple(h.passage_id for h in retrieval.hits)
+        timing = {"condense": t_condense, "retrieve": t_retrieve}
+
+        if retrieval.best_dense < self.settings.min_relevance:
+            yield from self._refusal(
+                question, standalone, retrieved, clock, timing, "no passage is relevant enough"
+            )
+            return
+        candidates = numbered(retrieval.hits, self.settings.max_sources)
+        ranked = rank_sentences(standalone, candidates, self.retriever.embedder.encode)
+        passages = with_excerpts(candidates, ranked, self.settings.context_tokens, self.count_tokens)
+
+        draft = ""
+        generator_used = self.backend
+        t0 = time.perf_counter()
+        if self.chat_model is not None:
+            try:
+                messages = self.prompts.answer_messages(standalone, [_prompt_passage(p) for p in passages])
+                for delta in self.chat_model.stream(messages, max_tokens=self.settings.llm_max_tokens):
+                    clock.mark_first()
+                    draft += delta
+                    yield TextDelta(delta)
+            except GeneratorError:
+                if self.settings.llm_fallback != "extractive":
+                    raise
+                generator_used = "extractive (fallback: the model failed)"
+                draft = ""
+        usage = self.chat_model.last_usage if self.chat_model is not None else None
+        notes: list[str] = []
+        if self.chat_model is None or generator_used.startswith("extractive"):
+            draft = extractive_draft(ranked, EXTRACTIVE_MIN_SCORE)
+            passages = candidates
+            if draft:
+                clock.mark_first()
+                yield TextDelta(draft)
+        grounded = ground(draft, passages, self.prompts.refusal)
+        if grounded.refused and self.chat_model is not None and not is_refusal(draft, self.prompts.refusal):
+            # the model answered but nothing it said survived the checks: quote the archive instead
+            fallback = extractive_draft(ranked, EXTRACTIVE_MIN_SCORE)
+            if fallback:
+                notes.append("the generated answer failed the grounding checks; answered extractively")
+                grounded = ground(fallback, candidates, self.prompts.refusal)
+        t_generate = time.perf_counter() - t0
+        timing["generate"] = t_generate
+        notes = list(grounded.notes) + notes
+        if grounded.refused:
+            yield from self._refusal(question, standalone, retrieved, clock, timing, *notes, usage=usage)
+            return
+        citations = tuple(
+            Citation(
+                n=c.n,
+                passage_id=c.passage.passage_id,
+                article_id=str(c.passage.metadata.get("article_id", "")),
+                title=c.passage.title,
+                published=str(c.passage.metadata.get("published", "")),
+                source=str(c.passage.metadata.get("source", "")),
+                url=str(c.passage.metadata.get("url", "")),
+                text=c.passage.text,
+                span=c.span,
+            )
+            for c in grounded.citations
+        )
+        yield Answer(
+            text=grounded.text,
+            citations=citations,
+            refused=False,
+            question=question,
+            standalone_question=standalone,
+            backend=generator_used,
+            notes=tuple(notes),
+            retrieved=retrieved,
+            timings=self._timings(clock, timing, usage),
+        )
+
+    # --- steps ----------------------------------------------------------------------------------------------
+    def _validate(self, question: object) -> str:
+        if not isinstance(question, str):
+            raise QuestionError("the question must be text")
+        if len(question) > self.settings.max_question_chars * 4:
+            raise QuestionError(
+                f"the question is too long ({len(question):,} characters; the limit is "
+                f"{self.settings.max_question_chars:,}): ask about one thing at a time"
+            )
+        cleaned = clean_question(question)
+        if not cleaned:
+            raise QuestionError("the question is empty: type a question about the news archive")
+        if len(cleaned) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"the question is too long ({len(cleaned):,} characters; the limit is "
+                f"{self.settings.max_question_chars:,}): ask about one thing at a time"
+            )
+        return cleaned
+
+    def _condense(self, question: str, history: History) -> str:
+        """A standalone version of a follow-up question; the question itself when there is no history."""
+        turns = [
+            (str(m.get("role", "")), clean_question(str(m.get("content") or "")))
+            for m in history
+            if isinstance(m, dict) and m.get("role") in ("user", "assistant")
+        ]
+        turns = [(role, text[:600]) for role, text in turns if text][-6:]
+        if not turns or not (_FOLLOWUP.search(question) or len(question.split()) <= 5):
+            return question
+        last_user = next((text for role, text in reversed(turns) if role == "user"), "")
+        if self.chat_model is not None:
+            transcript = "\n".join(f"{role.capitalize()}: {text}" for role, text in turns)
+            try:
+                rewritten = self.chat_model.complete(
+                    self.prompts.condense_messages(transcript, question), max_tokens=60, stop=["\n"]
+                )
+            except GeneratorError:
+                rewritten = ""
+            rewritten = clean_question(rewritten).strip("\"' ")
+            if 3 <= len(rewritten) <= 400 and not is_refusal(rewritten, self.prompts.refusal):
+                return rewritten
+        return f"{last_user} {question}".strip()
+
+    def _refusal(
+        self,
+        question: str,
+        standalone: str,
+        retrieved: tuple[str, ...],
+        clock: _Clock,
+        timing: dict[str, float],
+        *notes: str,
+        usage: Any = None,
+    ) -> Iterator[StreamEvent]:
+        clock.mark_first()
+        yield TextDelta(self.prompts.refusal)
+        yield Answer(
+            text=self.prompts.refusal,
+            citations=(),
+            refused=True,
+            question=question,
+            standalone_question=standalone,
+            backend=self.backend,
+            notes=tuple(notes),
+            retrieved=retrieved,
+            timings=self._timings(clock, timing, usage),
+        )
+
+    @staticmethod
+    def _timings(clock: _Clock, timing: dict[str, float], usage: Any) -> Timings:
+        end = time.perf_counter()
+        return Timings(
+            condense=timing.get("condense", 0.0),
+            retrieve=timing.get("retrieve", 0.0),
+            first_token=(clock.first or end) - clock.start,
+            generate=timing.get("generate", 0.0),
+            total=end - clock.start,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0),
+            completion_tokens=getattr(usage, "completion_tokens", 0),
+        )
+
+
+def _prompt_passage(p: ContextPassage) -> PromptPassage:
+    published = str(p.metadata.get("published", ""))[:10]
+    source = str(p.metadata.get("source", ""))
+    return PromptPassage(n=p.n, title=p.title, published=published, source=source, text=p.excerpt or p.text)
+
+
+def _token_counter() -> Any:
+    from ingest.passages import count_tokens
+
+    return count_tokens
+
+
+__all__ = ["Assistant", "AssistantError"]

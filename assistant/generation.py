@@ -1,0 +1,190 @@
+"""Chat models behind one small interface: the in-process GGUF model (llama.cpp) or an OpenAI-compatible
+server (vLLM, llama.cpp server, Ollama). The extractive backend needs no chat model at all.
+
+`ChatModel.stream()` yields text deltas; both implementations turn their failures into `GeneratorError`
+with a message that says what to check. Temperature is 0: answers are reproducible.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import GeneratorError, ModelUnavailableError
+from .settings import Settings
+
+Messages = list[dict[str, str]]
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ChatModel(ABC):
+    """A chat model that streams its reply."""
+
+    name: str = "chat"
+
+    def __init__(self) -> None:
+        self.last_usage = Usage()
+
+    @abstractmethod
+    def stream(self, messages: Messages, *, max_tokens: int, stop: list[str] | None = None) -> Iterator[str]:
+        """Text deltas of the reply to `messages`."""
+
+    def complete(self, messages: Messages, *, max_tokens: int, stop: list[str] | None = None) -> str:
+        return "".join(self.stream(messages, max_tokens=max_tokens, stop=stop))
+
+    def warm_up(self, messages: Messages) -> None:
+        """Load the model and cache the fixed prompt prefix (nothing to do where that is the server's job)."""
+        return None
+
+
+class LocalChatModel(ChatModel):
+    """Qwen2.5-Coder-1.5B-Instruct (GGUF, from PyPI packages) in-process through llama-cpp-python.
+
+    The model is loaded on first use. llama.cpp reuses the evaluated prefix of the previous prompt; the
+    state after the fixed system prompt and examples is also saved at warm-up and restored when another
+    prompt (the condense step) ran in between, so that prefix is evaluated once per process. One
+    generation at a time: calls are serialised.
+    """
+
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self._llm: Any = None
+        self._lock = threading.Lock()
+        self._prefix_states: dict[str, Any] = {}  # system prompt -> state after the fixed prefix
+        self._last_system: str | None = None
+
+    def _load(self) -> Any:
+        if self._llm is None:
+            from .model_files import ensure_gguf
+
+            path = ensure_gguf(self.settings.model_cache_dir)
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:  # pragma: no cover - a base dependency
+                raise ModelUnavailableError("llama-cpp-python is not installed; run `make install`") from exc
+            try:
+                llm = Llama(
+                    model_path=str(path),
+                    n_ctx=self.settings.llm_context,
+                    n_threads=self.settings.llm_threads,
+                    n_threads_batch=self.settings.llm_threads,
+                    n_batch=256,
+                    chat_format="chatml",
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise ModelUnavailableError(f"the local model {path} cannot be loaded: {exc}") from exc
+            self._llm = llm
+        return self._llm
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def warm_up(self, messages: Messages) -> None:
+        with self._lock:
+            llm = self._load()
+            llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+            system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+            self._prefix_states[system] = llm.save_state()
+            self._last_system = system
+
+    def _restore_prefix(self, messages: Messages) -> None:
+        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+        if system != self._last_system and system in self._prefix_states:
+            self._llm.load_state(self._prefix_states[system])
+        self._last_system = system
+
+    def stream(self, messages: Messages, *, max_tokens: int, stop: list[str] | None = None) -> Iterator[str]:
+        with self._lock:
+            llm = self._load()
+            self._restore_prefix(messages)
+            self.last_usage = Usage(prompt_tokens=sum(self.count_tokens(m["content"]) + 4 for m in messages))
+            try:
+                chunks = llm.create_chat_completion(
+                    messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True, stop=stop or []
+                )
+                for chunk in chunks:
+                    delta = chunk["choices"][0]["delta"].get("content")
+                    if delta:
+                        self.last_usage.completion_tokens += 1
+                        yield delta
+            except (ValueError, RuntimeError) as exc:
+                raise GeneratorError(f"the local model failed: {exc}") from exc
+
+
+class OpenAIChatModel(ChatModel):
+    """Any OpenAI-compatible `/v1/chat/completions` server (vLLM, llama.cpp server, Ollama, OpenAI)."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        if not settings.llm_base_url:
+            raise GeneratorError(
+                "the openai backend needs a server: set ASSISTANT_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1)"
+            )
+        from openai import OpenAI
+
+        self.settings = settings
+        self._client = OpenAI(
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key.get_secret_value() or "not-needed",
+            timeout=settings.llm_timeout,
+            max_retries=1,
+        )
+
+    def stream(self, messages: Messages, *, max_tokens: int, stop: list[str] | None = None) -> Iterator[str]:
+        import openai
+
+        self.last_usage = Usage()
+        where = f"the LLM server at {self.settings.llm_base_url}"
+        try:
+            response = self._client.chat.completions.create(  # type: ignore[call-overload]
+                model=self.settings.llm_model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=0.0,
+                stream=True,
+                stop=stop or None,
+                stream_options={"include_usage": True},
+            )
+            for chunk in response:
+                if chunk.usage is not None:
+                    self.last_usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except openai.APITimeoutError as exc:
+            raise GeneratorError(f"{where} did not answer within {self.settings.llm_timeout:.0f} s") from exc
+        except openai.APIConnectionError as exc:
+            raise GeneratorError(f"{where} is unreachable; is it running?") from exc
+        except openai.AuthenticationError as exc:
+            raise GeneratorError(f"{where} refused the API key (ASSISTANT_LLM_API_KEY)") from exc
+        except openai.APIStatusError as exc:
+            raise GeneratorError(f"{where} answered HTTP {exc.status_code}: {_short(exc.message)}") from exc
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def build_chat_model(settings: Settings, backend: str | None = None) -> ChatModel | None:
+    """The chat model of a backend; None for the extractive backend."""
+    backend = backend or settings.llm_backend
+    if backend == "local":
+        return LocalChatModel(settings)
+    if backend == "openai":
+        return OpenAIChatModel(settings)
+    if backend == "extractive":
+        return None
+    raise GeneratorError(f"unknown backend {backend!r}: choose local, openai or extractive")

@@ -1,0 +1,189 @@
+"""Hybrid retrieval: dense (Chroma, the ingest embedder) and lexical (BM25) fused by reciprocal rank.
+
+Publication dates take part where a question names a time: a relative one ("this week") filters both
+retrievers, an absolute one ("in 2024") adds a third ranking of the passages published then, so an
+article about that time rises without hiding older articles that mention it.
+
+The BM25 index and the ledger of committed articles are loaded once and reloaded only when ingest
+saves a new index (a stat per query notices it). Passages of articles that are not committed (leftovers
+of an interrupted ingest) are never returned.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from .dates import DateRange, find_date_range
+from .embedding import Embedder
+from .errors import EmptyArchiveError
+from .lexical import LexicalIndex, ledger_stamp, rebuild_lexical_index
+from .settings import Settings
+from .store import PassageStore, StoredPassage
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its fused score and the evidence of each retriever."""
+
+    passage: StoredPassage
+    score: float
+    dense: float | None  # cosine similarity to the question, when the dense retriever found it
+    lexical: float | None  # BM25 score, when the lexical retriever found it
+
+    @property
+    def passage_id(self) -> str:
+        return self.passage.passage_id
+
+
+@dataclass
+class RetrievalTimings:
+    embed: float = 0.0
+    dense: float = 0.0
+    lexical: float = 0.0
+    fuse: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    hits: list[Hit]
+    date_range: DateRange | None
+    best_dense: float
+    timings: RetrievalTimings
+
+
+class _Snapshot:
+    """The lexical index plus the ledger it was built from."""
+
+    def __init__(self, index: LexicalIndex, committed: dict[str, str], mtime: float) -> None:
+        self.index = index
+        self.committed = committed
+        self.mtime = mtime
+
+
+class HybridRetriever:
+    def __init__(self, settings: Settings, store: PassageStore, embedder: Embedder) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def _index_dir(self) -> Any:
+        return self.settings.state_dir / "bm25"
+
+    def _stamp_mtime(self) -> float:
+        try:
+            return (self._index_dir / "stamp.json").stat().st_mtime
+        except OSError:
+            return -1.0
+
+    def snapshot(self) -> _Snapshot:
+        """The current index, (re)loaded when ingest saved a newer one, rebuilt when missing or stale."""
+        mtime = self._stamp_mtime()
+        current = self._snapshot
+        if current is not None and current.mtime == mtime:
+            return current
+        with self._lock:
+            if self._snapshot is not None and self._snapshot.mtime == self._stamp_mtime():
+                return self._snapshot
+            records = self.store.articles()
+            committed = {aid: rec.content_hash for aid, rec in records.items()}
+            stamp = ledger_stamp(committed.items())
+            index = LexicalIndex.load(self._index_dir)
+            if index is None or index.stamp != stamp:
+                index = rebuild_lexical_index(self.store, self._index_dir)
+            self._snapshot = _Snapshot(index, committed, self._stamp_mtime())
+            return self._snapshot
+
+    def warm_up(self) -> None:
+        """Load the embedder and the index now rather than on the first question."""
+        self.embedder.encode(["warm up"])
+        self.snapshot()
+
+    def retrieve(self, query: str, k: int | None = None, now: datetime | None = None) -> Retrieval:
+        k = k or self.settings.candidates
+        timings = RetrievalTimings()
+        snap = self.snapshot()
+        if not snap.committed:
+            raise EmptyArchiveError(
+                f"the archive '{self.settings.collection}' is empty: ingest articles first "
+                "(python -m ingest PATH)"
+            )
+        date_range = find_date_range(query, now)
+
+        t0 = time.perf_counter()
+        vector = self.embedder.encode([query])[0]
+        t1 = time.perf_counter()
+        timings.embed = t1 - t0
+
+        where = None
+        if date_range is not None and date_range.strict:
+            where = {
+                "$and": [
+                    {"published_ts": {"$gte": date_range.start}},
+                    {"published_ts": {"$lt": date_range.end}},
+                ]
+            }
+        dense = [
+            (p, s)
+            for p, s in self.store.query(vector, k, where)
+            if snap.committed.get(p.metadata.get("article_id", "")) == p.metadata.get("content_hash")
+        ]
+        t2 = time.perf_counter()
+        timings.dense = t2 - t1
+
+        mask = None
+        if date_range is not None and date_range.strict:
+            ts = snap.index.published_ts
+            mask = (ts >= date_range.start) & (ts < date_range.end)
+        lexical = snap.index.search(query, k, mask)
+        t3 = time.perf_counter()
+        timings.lexical = t3 - t2
+
+        rankings: list[list[str]] = [[p.passage_id for p, _ in dense], [pid for pid, _ in lexical]]
+        if date_range is not None and not date_range.strict:
+            in_range = [
+                p.passage_id
+                for p, _ in dense
+                if date_range.start <= int(p.metadata.get("published_ts", -1)) < date_range.end
+            ]
+            rankings.append(in_range)
+        fused = _rrf(rankings)
+
+        by_id = {p.passage_id: p for p, _ in dense}
+        missing = [pid for pid in fused if pid not in by_id]
+        for p in self.store.get_passages(missing[:k]):
+            by_id[p.passage_id] = p
+        dense_scores = {p.passage_id: s for p, s in dense}
+        lexical_scores = dict(lexical)
+        hits = [
+            Hit(by_id[pid], score, dense_scores.get(pid), lexical_scores.get(pid))
+            for pid, score in fused.items()
+            if pid in by_id
+        ][:k]
+        timings.fuse = time.perf_counter() - t3
+        best = max((s for _, s in dense), default=0.0)
+        return Retrieval(hits, date_range, best, timings)
+
+
+def _rrf(rankings: list[list[str]]) -> dict[str, float]:
+    """Reciprocal rank fusion: sum of 1 / (60 + rank) over the rankings, best first."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, pid in enumerate(ranking, start=1):
+            scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank)
+    return dict(sorted(scores.items(), key=lambda kv: kv[1], reverse=True))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b))

@@ -1,0 +1,696 @@
+"""Pure metric functions for the evaluation harness: no model, no I/O, deterministic.
+
+What is here: answer normalisation (case, punctuation, thousands separators, number words, articles), gold
+answer matching, SQuAD token F1, answer sentence splitting with their [n] markers, evidence matching, the
+per-question score (`score_question`, which asks a `Judge` whether cited passages back each sentence) and
+the aggregate (`summarise`) with a registry of its keys (`METRICS`).
+
+What is deliberately not here: running the assistant, reading sets, loading models. The evaluator keeps its
+own text tools rather than reusing the assistant's, so a bug there cannot hide itself here.
+
+Every function returns a number or None ("not applicable"), never NaN: an empty or unparseable input counts
+as a failure (False / 0.0).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .judge import Judge
+
+__all__ = [
+    "METRICS",
+    "REFUSAL",
+    "STOPWORDS",
+    "AnswerLike",
+    "CitationLike",
+    "MetricSpec",
+    "QuestionScore",
+    "evidence_in",
+    "is_refusal_sentence",
+    "markers",
+    "matches_all",
+    "matches_any",
+    "metric_spec",
+    "normalise_answer",
+    "score_question",
+    "split_sentences",
+    "strip_markers",
+    "summarise",
+    "token_f1",
+]
+
+REFUSAL = "The articles do not say."
+
+_STOPWORD_TEXT = """
+    a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each either few for from further had has
+    have having he her here hers herself him himself his how i if in into is it its itself just me more most
+    my myself neither no nor not now of off on once only or other our ours out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom whose why will with would you your
+    yours yourself
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+# ---------------------------------------------------------------------------------------------------------
+# Normalisation
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90,
+}  # fmt: skip
+_SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_NUMERIC = re.compile(r"\d+(?:\.\d+)?")
+_DECIMAL = re.compile(r"\d+\.\d+")
+# "12,000", "1,234,567": a comma between a digit and a group of exactly three digits
+_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# "12 000" with a space, NBSP, narrow NBSP or thin space: a 1-3 digit head, then groups of three
+_THOUSANDS_SPACE = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?![\d])")
+_ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)")
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+# "...by Kevin Wignall.Alan Leech is...": a sentence end with its space lost (before lowercasing)
+_GLUED_SENTENCE = re.compile(r"(?<=[a-z0-9\"'”’)\]])([.!?;:])(?=[A-Z])|(?<=[a-z\"'”’)\]])([.!?;:])(?=\d)")
+_DASHES = "-‐‑‒–—―/"
+
+
+def _strip_punctuation(text: str) -> str:
+    """Dashes and slashes become spaces; other punctuation and symbols go; decimal points stay."""
+    text = _DECIMAL_POINT.sub("\x00", "".join(ch for ch in text if ch != "\x00"))
+    out = []
+    for ch in text:
+        if ch in _DASHES:
+            out.append(" ")
+        elif ch != "\x00" and unicodedata.category(ch)[0] in "PSC" and not ch.isspace():
+            continue  # punctuation, symbols, control and format characters
+        else:
+            out.append(ch)
+    return "".join(out).replace("\x00", ".")
+
+
+def _format_number(value: Decimal) -> str:
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def _words_to_numbers(tokens: list[str]) -> list[str]:
+    """Replace runs of number words ("one hundred and five", "a hundred", "2.5 million") by digits."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        parsed = _parse_number(tokens, i)
+        if parsed is None:
+            token = tokens[i]
+            out.append(_format_number(Decimal(token)) if _DECIMAL.fullmatch(token) else token)  # "3.50"
+            i += 1
+        else:
+            value, i = parsed
+            out.append(_format_number(value))
+    return out
+
+
+def _parse_number(tokens: list[str], start: int) -> tuple[Decimal, int] | None:
+    """Parse a number written in words (or digits followed by a scale) at `start`: (value, next index)."""
+    n = len(tokens)
+    first = tokens[start]
+    # "12 million", "1.5 thousand"
+    if _NUMERIC.fullmatch(first):
+        if start + 1 < n and tokens[start + 1] in _SCALES:
+            return Decimal(first) * _SCALES[tokens[start + 1]], start + 2
+        return None
+    if first in ("a", "an"):
+        if start + 1 >= n or (tokens[start + 1] != "hundred" and tokens[start + 1] not in _SCALES):
+            return None  # an article, not "a hundred"
+    elif first not in _UNITS and first not in _TENS and first not in _SCALES and first != "hundred":
+        return None
+
+    total = 0
+    group = 0  # the part below the last scale word
+    has_units = has_tens = has_hundred = False
+    last_scale = 10**12
+    j = start
+    consumed = start
+    while j < n:
+        word = tokens[j]
+        if word in ("a", "an") and j == start:
+            group, has_units = 1, True
+        elif word in _UNITS:
+            value = _UNITS[word]
+            if has_units or (has_tens and value >= 10):
+                break
+            group += value
+            has_units = True
+        elif word in _TENS:
+            if has_tens or has_units:
+                break
+            group += _TENS[word]
+            has_tens = True
+        elif word == "hundred":
+            if has_hundred or has_tens or (has_units and group >= 10):
+                break
+            group = (group or 1) * 100
+            has_hundred, has_units, has_tens = True, False, False
+        elif word in _SCALES:
+            scale = _SCALES[word]
+            if scale >= last_scale:
+                break
+            total += (group or 1) * scale
+            group, last_scale = 0, scale
+            has_units = has_tens = has_hundred = False
+        elif (
+            word == "and"
+            and j > start
+            and tokens[j - 1] in ("hundred", *_SCALES)
+            and j + 1 < n
+            and (tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS)
+        ):
+            j += 1
+            continue
+        else:
+            break
+        j += 1
+        consumed = j
+    if consumed == start:
+        return None
+    return Decimal(total + group), consumed
+
+
+def normalise_answer(text: str) -> str:
+    """Lowercase; join thousands separators; number words to digits; drop punctuation, articles, extra space.
+
+    "About 12,000 procedures." -> "about 12000 procedures"; "a hundred" -> "100"; "twenty-four" -> "24";
+    "Nurzhigitov's" -> "nurzhigitov"; "24th" -> "24". Decimal points between digits are kept ("3.5").
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text.replace("\u202f", " ").replace("\u00a0", " "))
+    text = _GLUED_SENTENCE.sub(lambda m: m.group(0) + " ", text).lower()
+    text = _THOUSANDS_COMMA.sub("", text)
+    text = _THOUSANDS_SPACE.sub(lambda m: re.sub(r"\s", "", m.group(0)), text)
+    text = _POSSESSIVE.sub("", text)
+    tokens = [
+        _ORDINAL.sub(r"\1", t) if _ORDINAL.fullmatch(t) else t for t in _strip_punctuation(text).split()
+    ]
+    tokens = _words_to_numbers(tokens)
+    return " ".join(t for t in tokens if t not in ("a", "an", "the"))
+
+
+def _tokens(text: str) -> list[str]:
+    return normalise_answer(text).split()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Gold answers
+
+
+def _contains(normalised_answer: str, gold: str) -> bool:
+    """Gold (normalised) occurs in the answer starting at a word; a gold ending in a digit must end a word."""
+    if not gold:
+        return False
+    end = r"(?!\S)" if gold[-1].isdigit() else ""
+    return re.search(r"(?<!\S)" + re.escape(gold) + end, normalised_answer) is not None
+
+
+def matches_any(answer: str, answers: Iterable[str]) -> bool:
+    """True if any gold string, normalised, occurs in the normalised answer.
+
+    The match starts at a word boundary ("rare" is not found in "nightmare") and, for a gold ending in a
+    digit, ends at one ("13" is not found in "130"); a word may take a suffix ("cancer" in "cancers").
+    An empty answer or an empty gold list is no match.
+    """
+    norm = normalise_answer(answer)
+    return bool(norm) and any(_contains(norm, normalise_answer(g)) for g in answers)
+
+
+def matches_all(answer: str, answers_all: Iterable[str]) -> bool:
+    """True if every gold string occurs in the answer (as in `matches_any`); False for an empty list."""
+    golds = [normalise_answer(g) for g in answers_all]
+    norm = normalise_answer(answer)
+    return bool(norm) and bool(golds) and all(_contains(norm, g) for g in golds)
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD token F1 on normalised tokens: both empty -> 1.0, one empty -> 0.0."""
+    pred, ref = _tokens(prediction), _tokens(reference)
+    if not pred and not ref:
+        return 1.0
+    if not pred or not ref:
+        return 0.0
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sentences and markers
+
+_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_MARKER_WITH_SPACE = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+_BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
+# a sentence end: terminal punctuation, closing quotes, then any markers (which belong to that sentence)
+_END = re.compile(r"[.!?]+[\"'”’)]*(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*(?=\s+|$)")
+_ABBREVIATION_TEXT = """
+    mr mrs ms dr prof st jr sr gen col lt sen rep gov inc ltd co corp no nos vs etc eg ie approx dept est
+    fig jan feb mar apr jun jul aug sep sept oct nov dec mt ft
+"""
+_ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
+_HAS_WORD = re.compile(r"[^\W_]")
+
+
+def markers(sentence: str) -> list[int]:
+    """The citation numbers in `sentence`, in order of first appearance: "[2] ... [1, 2]" -> [2, 1]."""
+    seen: list[int] = []
+    for match in _MARKER.finditer(sentence):
+        for part in match.group(1).split(","):
+            n = int(part)
+            if n not in seen:
+                seen.append(n)
+    return seen
+
+
+def strip_markers(text: str) -> str:
+    """Remove [n] (and [n, m]) markers and the space before them: "X is 5 [1]." -> "X is 5."."""
+    return _MARKER_WITH_SPACE.sub("", text).strip()
+
+
+def _is_abbreviation(chunk: str) -> bool:
+    """Does `chunk` (text up to and including a period) end in an abbreviation or an initial?"""
+    words = chunk.rstrip(".").split()
+    if not words:
+        return False
+    last = words[-1].lstrip("\"'“‘(")
+    if len(last) == 1 and last.isalpha():
+        return True  # "J. Smith", "U.S." pieces
+    if re.fullmatch(r"(?:[^\W\d_]\.)+[^\W\d_]", last):
+        return True  # "U.S", "e.g"
+    return last.lower() in _ABBREVIATIONS
+
+
+def _split_line(line: str) -> list[str]:
+    sentences: list[str] = []
+    start = 0
+    for match in _END.finditer(line):
+        end = match.end()
+        rest = line[end:].lstrip()
+        if not rest:
+            break
+        if match.group(0).startswith(".") and "[" not in match.group(0) and _is_abbreviation(line[start:end]):
+            continue
+        nxt = rest[0]
+        if not (nxt.isupper() or nxt.isdigit() or nxt in "\"'“‘(["):
+            continue
+        sentences.append(line[start:end].strip())
+        start = end
+    sentences.append(line[start:].strip())
+    return sentences
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split an answer into sentences, each keeping its [n] markers.
+
+    Lines are split first (list answers), bullets and list numbers dropped. A marker after the final
+    period belongs to the sentence before it: "X is 5. [1]" and "X is 5 [1]." are one sentence each. A
+    piece with no words (only markers) is merged into the sentence before it.
+    """
+    out: list[str] = []
+    for raw_line in text.splitlines():
+        line = _BULLET.sub("", raw_line).strip()
+        if not line:
+            continue
+        for sentence in _split_line(line):
+            if not sentence:
+                continue
+            if not _HAS_WORD.search(_MARKER.sub("", sentence)):
+                if out and markers(sentence):
+                    out[-1] = f"{out[-1]} {sentence}"
+                continue
+            out.append(sentence)
+    return out
+
+
+def is_refusal_sentence(sentence: str, refusal: str = REFUSAL) -> bool:
+    """Is this sentence the refusal, or starts with it ("The articles do not say who won.")?"""
+    norm, ref = normalise_answer(strip_markers(sentence)), normalise_answer(refusal)
+    return bool(ref) and (norm == ref or norm.startswith(ref + " "))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evidence
+
+
+def evidence_in(passage_text: str, evidence: str, threshold: float = 0.8) -> bool:
+    """Does the passage contain (most of) the evidence sentence?
+
+    Both are normalised (so "June 19 , 2009 ." matches "June 19, 2009."). True on a normalised substring,
+    or when at least `threshold` of the evidence's distinct content words (stopwords removed; all words if
+    it has none) occur in the passage. Empty evidence is never found.
+    """
+    ev, passage = normalise_answer(evidence), normalise_answer(passage_text)
+    if not ev or not passage:
+        return False
+    if f" {ev} " in f" {passage} ":
+        return True
+    words = set(ev.split())
+    content = {w for w in words if w not in STOPWORDS} or words
+    present = set(passage.split())
+    return len(content & present) / len(content) >= threshold
+
+
+def _first_hit(texts: Sequence[str], evidence: Sequence[str]) -> int | None:
+    """0-based index of the first text containing any evidence sentence."""
+    for i, text in enumerate(texts):
+        if any(evidence_in(text, ev) for ev in evidence):
+            return i
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Per-question score
+
+
+class CitationLike(Protocol):
+    """What scoring reads of a citation (assistant.types.Citation has it)."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class AnswerLike(Protocol):
+    """What scoring reads of an answer (assistant.types.Answer has it)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def citations(self) -> Sequence[CitationLike]: ...
+
+    @property
+    def refused(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class QuestionScore:
+    """The scores of one answer; None means "does not apply to this question", never "failed"."""
+
+    correct: bool | None
+    refused: bool
+    should_refuse: bool
+    refusal_ok: bool
+    citation_recall: float | None = None
+    citation_precision: float | None = None
+    evidence_hit: bool | None = None
+    faithfulness: float | None = None
+    f1: float | None = None
+    retrieval_recall_at_k: dict[int, float] | None = None
+    mrr: float | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+def _join(passages: Iterable[str]) -> str:
+    return "\n\n".join(passages)
+
+
+def _citation_scores(
+    sentences: list[str], by_n: dict[int, str], judge: Judge, reasons: list[str]
+) -> tuple[float, float]:
+    """ALCE citation recall and precision over answer sentences."""
+    supported = 0
+    pairs = relevant = 0
+    for i, sentence in enumerate(sentences, 1):
+        claim = strip_markers(sentence)
+        cited = markers(sentence)
+        known = [n for n in cited if n in by_n]
+        for n in cited:
+            if n not in by_n:
+                reasons.append(f"sentence {i}: marker [{n}] points at no citation")
+        pairs += len(cited)
+        if not cited:
+            reasons.append(f"sentence {i} has no citation: {claim!r}")
+            continue
+        union_ok = bool(known) and judge.supports(claim, _join(by_n[n] for n in known))
+        if union_ok:
+            supported += 1
+        else:
+            reasons.append(f"sentence {i} is not supported by its citations {cited}: {claim!r}")
+        for n in known:
+            if len(known) == 1:
+                alone, needed = union_ok, False
+            else:
+                alone = judge.supports(claim, by_n[n])
+                needed = (
+                    not alone
+                    and union_ok
+                    and not judge.supports(claim, _join(by_n[m] for m in known if m != n))
+                )
+            if alone or needed:
+                relevant += 1
+            elif union_ok:
+                reasons.append(f"sentence {i}: citation [{n}] is not needed for its support")
+    recall = supported / len(sentences) if sentences else 0.0
+    precision = relevant / pairs if pairs else 0.0
+    return recall, precision
+
+
+def score_question(
+    item: dict[str, Any],
+    answer: AnswerLike,
+    judge: Judge,
+    retrieved_texts: Sequence[str] = (),
+    ks: Sequence[int] = (1, 3, 5, 10),
+) -> QuestionScore:
+    """Score one answer against one questions.jsonl row (see the set README for its fields).
+
+    - correct: answerable: not refused, matches `answers` (if given) and `answers_all` (if given); None
+      when it has neither. Unanswerable: refused.
+    - citation recall / precision (ALCE): a sentence is backed when the union of its cited passages
+      supports it (a sentence without markers is not); a (sentence, citation) pair is relevant when that
+      passage alone supports the sentence, or the union does and fails without it. Refusal sentences are
+      not claims. None for a refused answer; 0.0 for an answer with no sentences or no citations.
+    - evidence_hit: some citation's text contains an `evidence` sentence. None without evidence or when
+      refused.
+    - faithfulness: share of sentences supported by the union of all cited passages (None when refused;
+      0.0 for an empty answer).
+    - f1: token F1 of the answer (markers stripped) against `reference`, 0.0 when refused; None without
+      a reference or for an unanswerable question.
+    - retrieval_recall_at_k / mrr: from `retrieved_texts` (ranked passage texts) and `evidence`.
+    """
+    reasons: list[str] = []
+    answerable = bool(item.get("answerable", True))
+    should_refuse = not answerable
+    evidence = [e for e in item.get("evidence") or [] if e and e.strip()]
+    answers = list(item.get("answers") or [])
+    answers_all = list(item.get("answers_all") or [])
+    reference = item.get("reference") or ""
+
+    text = answer.text or ""
+    all_sentences = split_sentences(text)
+    sentences = [s for s in all_sentences if not is_refusal_sentence(s)]
+    refused = bool(answer.refused) or (bool(all_sentences) and not sentences and not answer.citations)
+    plain = strip_markers(text)
+    if not refused and not sentences:
+        reasons.append("empty answer")
+
+    correct: bool | None
+    if should_refuse:
+        correct = refused
+        if not refused:
+            reasons.append("answered a question it should have refused")
+    elif not answers and not answers_all:
+        correct = None
+        if refused:
+            reasons.append("refused an answerable question")
+    elif refused:
+        correct = False
+        reasons.append("refused an answerable question")
+    else:
+        correct = True
+        if answers and not matches_any(plain, answers):
+            correct = False
+            reasons.append(f"none of the answers {answers} is in the answer")
+        if answers_all:
+            missing = [g for g in answers_all if not matches_any(plain, [g])]
+            if missing:
+                correct = False
+                reasons.append(f"missing from the answer: {missing}")
+
+    by_n = {c.n: c.text for c in answer.citations}
+    citation_recall = citation_precision = faithfulness = None
+    evidence_hit: bool | None = None
+    if not refused:
+        citation_recall, citation_precision = _citation_scores(sentences, by_n, judge, reasons)
+        all_cited = _join(by_n[n] for n in sorted(by_n))
+        faithful = sum(1 for s in sentences if all_cited and judge.supports(strip_markers(s), all_cited))
+        faithfulness = faithful / len(sentences) if sentences else 0.0
+        if evidence:
+            evidence_hit = _first_hit(list(by_n.values()), evidence) is not None
+            if not evidence_hit:
+                reasons.append("no cited passage contains the evidence")
+
+    f1: float | None = None
+    if reference and answerable:
+        f1 = 0.0 if refused else token_f1(plain, reference)
+
+    recall_at_k: dict[int, float] | None = None
+    mrr: float | None = None
+    if evidence:
+        hit = _first_hit(retrieved_texts, evidence)
+        recall_at_k = {k: 1.0 if hit is not None and hit < k else 0.0 for k in ks}
+        mrr = 0.0 if hit is None else 1.0 / (hit + 1)
+        if hit is None:
+            reasons.append(f"no retrieved passage (of {len(retrieved_texts)}) contains the evidence")
+
+    return QuestionScore(
+        correct=correct,
+        refused=refused,
+        should_refuse=should_refuse,
+        refusal_ok=refused == should_refuse,
+        citation_recall=citation_recall,
+        citation_precision=citation_precision,
+        evidence_hit=evidence_hit,
+        faithfulness=faithfulness,
+        f1=f1,
+        retrieval_recall_at_k=recall_at_k,
+        mrr=mrr,
+        reasons=reasons,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Aggregation
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One key of the `summarise` output; `higher_is_better` is None for counts (not gated)."""
+
+    name: str
+    description: str
+    higher_is_better: bool | None
+
+
+DEFAULT_KS = (1, 3, 5, 10)
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("n", "questions scored", None),
+    MetricSpec("n_answerable", "answerable questions", None),
+    MetricSpec("n_unanswerable", "unanswerable questions (the right answer is a refusal)", None),
+    MetricSpec("accuracy", "answerable questions answered right (gold answers matched, not refused)", True),
+    MetricSpec(
+        "answerable_right_and_cited",
+        "answerable questions answered right with every citation supporting its sentence",
+        True,
+    ),
+    MetricSpec("refusal_recall", "unanswerable questions refused", True),
+    MetricSpec("wrong_refusal_rate", "answerable questions refused", False),
+    MetricSpec("citation_recall", "ALCE: answer sentences supported by their cited passages (mean)", True),
+    MetricSpec("citation_precision", "ALCE: citations that support (or are needed for) their sentence", True),
+    MetricSpec("evidence_hit", "answers citing a passage that contains the gold evidence", True),
+    MetricSpec("faithfulness", "answer sentences supported by the union of the cited passages (mean)", True),
+    MetricSpec("f1", "token F1 against the reference answer (mean)", True),
+    *(
+        MetricSpec(f"recall@{k}", f"evidence among the first {k} retrieved passages", True)
+        for k in DEFAULT_KS
+    ),
+    MetricSpec("mrr", "mean reciprocal rank of the first retrieved passage holding evidence", True),
+    MetricSpec("first_token_p50_s", "median seconds to the first streamed token", False),
+    MetricSpec("first_token_p95_s", "95th percentile seconds to the first streamed token", False),
+    MetricSpec("total_p50_s", "median seconds per answer", False),
+    MetricSpec("total_p95_s", "95th percentile seconds per answer", False),
+)
+
+
+def metric_spec(name: str) -> MetricSpec:
+    """The spec of a summary key (any "recall@k" is accepted); a KeyError lists the valid names."""
+    for spec in METRICS:
+        if spec.name == name:
+            return spec
+    match = re.fullmatch(r"recall@(\d+)", name)
+    if match:
+        k = match.group(1)
+        return MetricSpec(name, f"evidence among the first {k} retrieved passages", True)
+    valid = ", ".join(s.name for s in METRICS)
+    raise KeyError(f"unknown metric {name!r}; valid: {valid}")
+
+
+def _mean(values: Iterable[float | bool | None]) -> float | None:
+    kept = [float(v) for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    kept = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.percentile(kept, q)) if kept else None
+
+
+def _summary(scores: Sequence[QuestionScore], latencies: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    answerable = [s for s in scores if not s.should_refuse]
+    unanswerable = [s for s in scores if s.should_refuse]
+    graded = [s for s in answerable if s.correct is not None]
+    ks = sorted({k for s in scores if s.retrieval_recall_at_k for k in s.retrieval_recall_at_k} or DEFAULT_KS)
+    out: dict[str, Any] = {
+        "n": len(scores),
+        "n_answerable": len(answerable),
+        "n_unanswerable": len(unanswerable),
+        "accuracy": _mean(s.correct for s in graded),
+        "answerable_right_and_cited": _mean(bool(s.correct) and s.citation_precision == 1.0 for s in graded),
+        "refusal_recall": _mean(s.refused for s in unanswerable),
+        "wrong_refusal_rate": _mean(s.refused for s in answerable),
+        "citation_recall": _mean(s.citation_recall for s in scores),
+        "citation_precision": _mean(s.citation_precision for s in scores),
+        "evidence_hit": _mean(s.evidence_hit for s in scores),
+        "faithfulness": _mean(s.faithfulness for s in scores),
+        "f1": _mean(s.f1 for s in scores),
+    }
+    for k in ks:
+        out[f"recall@{k}"] = _mean(
+            s.retrieval_recall_at_k.get(k) if s.retrieval_recall_at_k else None for s in scores
+        )
+    out["mrr"] = _mean(s.mrr for s in scores)
+    first = [t[0] for t in latencies]
+    total = [t[1] for t in latencies]
+    out["first_token_p50_s"] = _percentile(first, 50)
+    out["first_token_p95_s"] = _percentile(first, 95)
+    out["total_p50_s"] = _percentile(total, 50)
+    out["total_p95_s"] = _percentile(total, 95)
+    return out
+
+
+def summarise(
+    scores: Sequence[QuestionScore], kinds: Sequence[str], latencies: Sequence[tuple[float, float]] = ()
+) -> dict[str, Any]:
+    """Aggregate question scores: {"overall": {...}, "by_kind": {kind: {...}}} with the `METRICS` keys.
+
+    `kinds` is parallel to `scores`; `latencies` holds (seconds to first token, total seconds) per question,
+    parallel to `scores`, or is empty. Means skip questions where a score does not apply; a value with no
+    question to average is None (never NaN).
+    """
+    if len(kinds) != len(scores):
+        raise ValueError(f"{len(kinds)} kinds for {len(scores)} scores")
+    if latencies and len(latencies) != len(scores):
+        raise ValueError(f"{len(latencies)} latencies for {len(scores)} scores")
+    by_kind: dict[str, dict[str, Any]] = {}
+    for kind in sorted(set(kinds)):
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        by_kind[kind] = _summary([scores[i] for i in idx], [latencies[i] for i in idx] if latencies else [])
+    return {"overall": _summary(scores, latencies), "by_kind": by_kind}

@@ -1,0 +1,210 @@
+"""The query engine with a scripted fake LLM over the real seeded archive: guards, refusal, condense, API."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant import Answer, Assistant, Citation, Settings, TextDelta
+from assistant.errors import EmptyArchiveError, PromptError, QuestionError
+from assistant.generation import ChatModel, Messages
+from assistant.prompts import Prompts
+from assistant.retrieval import HybridRetriever
+from assistant.store import PassageStore
+
+REFUSAL = "The articles do not say."
+
+
+class ScriptedChat(ChatModel):
+    """A fake chat model: replies from a queue (or a function of the prompt) and records every prompt."""
+
+    name = "scripted"
+
+    def __init__(self, *replies: str) -> None:
+        super().__init__()
+        self.replies = list(replies)
+        self.prompts: list[Messages] = []
+
+    def stream(self, messages: Messages, *, max_tokens: int, stop: list[str] | None = None) -> Iterator[str]:
+        self.prompts.append(messages)
+        reply = self.replies.pop(0)
+        for i in range(0, len(reply), 7):
+            yield reply[i : i + 7]
+
+
+def make_bot(seeded_dir: Path, embedder, chat: ChatModel | None, **overrides) -> Assistant:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=seeded_dir, **overrides)
+    retriever = HybridRetriever(settings, PassageStore(settings), embedder)
+    return Assistant(settings, retriever, chat, Prompts.load())
+
+
+def passage_numbers(chat: ScriptedChat) -> dict[int, str]:
+    """The passages the last answer prompt showed, by number."""
+    user = chat.prompts[-1][-1]["content"]
+    out, current = {}, None
+    for line in user.splitlines():
+        if line.startswith("[") and "]" in line[:5]:
+            current = int(line[1 : line.index("]")])
+            out[current] = line
+        elif current is not None and line and not line.startswith("Question:"):
+            out[current] += "\n" + line
+    return out
+
+
+def test_a_grounded_answer_keeps_its_valid_citation(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat("The plant is expected to create more than 180 permanent jobs [1].")
+    bot = make_bot(seeded_dir, embedder, chat)
+    answer = bot.ask("How many jobs will the biopharma plant create?")
+    shown = passage_numbers(chat)
+    assert "180 permanent jobs" in shown[1], "the test relies on retrieval putting the jobs passage first"
+    assert not answer.refused
+    assert answer.text == "The plant is expected to create more than 180 permanent jobs [1]."
+    [citation] = answer.citations
+    assert isinstance(citation, Citation) and citation.n == 1
+    assert "180 permanent jobs" in citation.supporting_text
+    assert citation.title == "Kazakhstan to build full-cycle biopharma hub"
+    assert citation.published.startswith("2026-01-01T16:52")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        answer.text = "changed"  # type: ignore[misc]
+
+
+def test_markers_to_missing_passages_are_dropped_and_renumbered(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat("The plant will create more than 180 permanent jobs [9][1].")
+    answer = make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
+    assert answer.text.endswith("[1].") and "[9]" not in answer.text
+    assert [c.n for c in answer.citations] == [1]
+    assert any("no such passage" in note for note in answer.notes)
+
+
+def test_an_unsupported_sentence_is_removed(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat(
+        "The plant will create more than 180 permanent jobs [1]. "
+        "It will also employ 5,000 engineers from Germany [1]."
+    )
+    answer = make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
+    assert "180" in answer.text and "5,000" not in answer.text and "Germany" not in answer.text
+    assert any("unsupported" in note for note in answer.notes)
+
+
+def test_a_wrong_citation_is_moved_to_the_passage_that_supports_it(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat("PLACEHOLDER")
+    bot = make_bot(seeded_dir, embedder, chat)
+    bot.ask("How many jobs will the biopharma plant create and how many medication items?")
+    shown = passage_numbers(chat)
+    jobs = next(n for n, text in shown.items() if "180 permanent jobs" in text)
+    wrong = next(n for n in shown if n != jobs)
+    chat.replies.append(f"The project is expected to create more than 180 permanent jobs [{wrong}].")
+    answer = bot.ask("How many jobs will the biopharma plant create and how many medication items?")
+    [citation] = answer.citations
+    assert "180 permanent jobs" in citation.text
+
+
+def test_an_answer_with_nothing_supported_falls_back_to_quoting_or_refuses(
+    seeded_dir: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat("Paris is the capital of France [1].")
+    answer = make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
+    assert "Paris" not in answer.text
+    assert answer.refused or "180" in answer.text
+    if not answer.refused:
+        assert all(c.text for c in answer.citations)
+
+
+def test_model_refusal_gives_a_refused_answer_without_citations(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat(REFUSAL)
+    answer = make_bot(seeded_dir, embedder, chat).ask(
+        "How many autonomous taxis will operate in Astana in 2026?"
+    )
+    assert answer.refused and answer.citations == () and answer.text == REFUSAL
+
+
+def test_irrelevant_question_is_refused_without_calling_the_model(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat()
+    answer = make_bot(seeded_dir, embedder, chat).ask(
+        "What is the boiling point of liquid nitrogen in kelvin?"
+    )
+    assert answer.refused and chat.prompts == []
+
+
+def test_follow_up_is_condensed_before_retrieval(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat(
+        "Where did Nurdaulet Suindikov work from 2018 to 2020?",
+        "Nurdaulet Suindikov worked in senior roles in the private sector [1].",
+    )
+    history = [
+        {"role": "user", "content": "Who was relieved as Chairman of the Asset Recovery Committee?"},
+        {"role": "assistant", "content": "Nurdaulet Suindikov."},
+    ]
+    answer = make_bot(seeded_dir, embedder, chat).ask("Where did he work from 2018 to 2020?", history=history)
+    condense_prompt = chat.prompts[0][-1]["content"]
+    assert "Asset Recovery Committee" in condense_prompt and "Where did he work" in condense_prompt
+    assert answer.standalone_question == "Where did Nurdaulet Suindikov work from 2018 to 2020?"
+    assert "private sector" in answer.text and answer.citations
+
+
+def test_stream_yields_deltas_then_the_answer(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat("The plant will create more than 180 permanent jobs [1].")
+    events = list(
+        make_bot(seeded_dir, embedder, chat).stream("How many jobs will the biopharma plant create?")
+    )
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 1 and "".join(d.text for d in deltas).startswith("The plant")
+    assert isinstance(events[-1], Answer) and sum(isinstance(e, Answer) for e in events) == 1
+    assert events[-1].timings.total >= events[-1].timings.first_token > 0
+
+
+def test_extractive_backend_quotes_the_archive(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    answer = make_bot(seeded_dir, embedder, None).ask(
+        "How many high-tech surgeries a year do the hybrid operating rooms enable?"
+    )
+    assert not answer.refused and "350" in answer.text
+    [citation] = answer.citations
+    assert citation.supporting_text in answer.text.replace(" [1]", "")
+
+
+def test_article_text_is_data_not_instructions(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat("The plant will create more than 180 permanent jobs [1].")
+    make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
+    system = chat.prompts[-1][0]["content"]
+    assert "not instructions" in system and REFUSAL in system
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\u200b\u200b", "\x00\x01"])
+def test_empty_questions_are_a_clear_error(seeded_dir: Path, embedder, question: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(QuestionError, match="empty"):
+        make_bot(seeded_dir, embedder, None).ask(question)
+
+
+def test_huge_question_is_a_clear_error(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(QuestionError, match="too long"):
+        make_bot(seeded_dir, embedder, None).ask("why " * 25_000)
+
+
+def test_empty_archive_says_to_ingest(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(EmptyArchiveError, match="ingest"):
+        make_bot(tmp_path / "empty", embedder, None).ask("Anything new?")
+
+
+def test_prompts_are_validated(tmp_path: Path) -> None:
+    src = Path(__file__).resolve().parent.parent / "prompts"
+    for f in src.iterdir():
+        (tmp_path / f.name).write_text(f.read_text())
+    Prompts.load(tmp_path)
+    (tmp_path / "question.txt").write_text("Passages: {passages}\nQuestion:")
+    with pytest.raises(PromptError, match=r"\{question\}"):
+        Prompts.load(tmp_path)
+    (tmp_path / "question.txt").write_text("{passages} {question} {extra}")
+    with pytest.raises(PromptError, match="extra"):
+        Prompts.load(tmp_path)
+
+
+def test_answer_serialises_to_json(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    answer = make_bot(seeded_dir, embedder, None).ask(
+        "Who chairs the Digital Assets and Breakthrough Technologies Committee?"
+    )
+    data = json.loads(json.dumps(answer.to_dict()))
+    assert data["citations"][0]["supporting_text"] and data["refused"] is False
