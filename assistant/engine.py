@@ -13,9 +13,11 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .context import ContextPassage, numbered, rank_sentences, with_excerpts
+from .dates import DateRange
 from .embedding import Embedder, build_embedder
 from .errors import AssistantError, GeneratorError, QuestionError
 from .generation import ChatModel, build_chat_model
@@ -86,17 +88,37 @@ class Assistant:
             self.chat_model.warm_up(self.prompts.answer_messages("warm up", []))
 
     # --- public API ---------------------------------------------------------------------------------------
-    def ask(self, question: str, history: History | None = None) -> Answer:
-        """The answer to `question`, given the conversation so far (OpenAI/Gradio "messages" form)."""
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        max_sources: int | None = None,
+        published_between: tuple[datetime | None, datetime | None] | None = None,
+    ) -> Answer:
+        """The answer to `question`, given the conversation so far (OpenAI/Gradio "messages" form).
+
+        `max_sources` caps the passages the answer may use; `published_between` limits the archive to
+        articles published in that range (either end may be None).
+        """
         answer: Answer | None = None
-        for event in self.stream(question, history):
+        for event in self.stream(
+            question, history, max_sources=max_sources, published_between=published_between
+        ):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
-    def stream(self, question: str, history: History | None = None) -> Iterator[StreamEvent]:
-        """Text deltas as the answer is generated, then the final, grounded `Answer`."""
+    def stream(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        max_sources: int | None = None,
+        published_between: tuple[datetime | None, datetime | None] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Text deltas as the answer is generated, then the final, grounded `Answer` (see `ask`)."""
         clock = _Clock(time.perf_counter())
         question = self._validate(question)
         t0 = time.perf_counter()
@@ -104,7 +126,7 @@ class Assistant:
         t_condense = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        retrieval = self.retriever.retrieve(standalone)
+        retrieval = self.retriever.retrieve(standalone, date_filter=_date_filter(published_between))
         t_retrieve = time.perf_counter() - t0
         retrieved = tuple(h.passage_id for h in retrieval.hits)
         timing = {"condense": t_condense, "retrieve": t_retrieve}
@@ -114,7 +136,7 @@ class Assistant:
                 question, standalone, retrieved, clock, timing, "no passage is relevant enough"
             )
             return
-        candidates = numbered(retrieval.hits, self.settings.max_sources)
+        candidates = numbered(retrieval.hits, max(1, max_sources or self.settings.max_sources))
         ranked = rank_sentences(standalone, candidates, self.retriever.embedder.encode)
         passages = with_excerpts(candidates, ranked, self.settings.context_tokens, self.count_tokens)
 
@@ -259,6 +281,17 @@ class Assistant:
             prompt_tokens=getattr(usage, "prompt_tokens", 0),
             completion_tokens=getattr(usage, "completion_tokens", 0),
         )
+
+
+def _date_filter(between: tuple[datetime | None, datetime | None] | None) -> DateRange | None:
+    if not between or (between[0] is None and between[1] is None):
+        return None
+    start, end = between
+    lo = int(start.replace(tzinfo=start.tzinfo or UTC).timestamp()) if start else 0
+    hi = int(end.replace(tzinfo=end.tzinfo or UTC).timestamp()) if end else 2**40
+    if hi <= lo:
+        raise QuestionError("the date range is empty: its end is before its start")
+    return DateRange(lo, hi, True, "the chosen dates")
 
 
 def _prompt_passage(p: ContextPassage) -> PromptPassage:

@@ -110,7 +110,15 @@ class HybridRetriever:
         self.embedder.encode(["warm up"])
         self.snapshot()
 
-    def retrieve(self, query: str, k: int | None = None, now: datetime | None = None) -> Retrieval:
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        now: datetime | None = None,
+        date_filter: DateRange | None = None,
+    ) -> Retrieval:
+        """The best passages for `query`; `date_filter` (from the reader's settings) overrides any time the
+        question names."""
         k = k or self.settings.candidates
         timings = RetrievalTimings()
         snap = self.snapshot()
@@ -119,7 +127,7 @@ class HybridRetriever:
                 f"the archive '{self.settings.collection}' is empty: ingest articles first "
                 "(python -m ingest PATH)"
             )
-        date_range = find_date_range(query, now)
+        date_range = date_filter or find_date_range(query, now)
 
         t0 = time.perf_counter()
         vector = self.embedder.encode([query])[0]

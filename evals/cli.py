@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -51,7 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--context-tokens", type=int, help="context token budget (ASSISTANT_CONTEXT_TOKENS)")
     run.add_argument("--max-sources", type=int, help="passages per prompt (ASSISTANT_MAX_SOURCES)")
+    run.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="RUN",
+        help="an earlier run folder: its figures go next to this run's in the report",
+    )
     add_archive_flags(run)
+    compare = sub.add_parser("compare", help="compare two runs metric by metric and question by question")
+    compare.add_argument("run_a", type=Path, metavar="RUN_A", help="run folder (summary.json, results.jsonl)")
+    compare.add_argument("run_b", type=Path, metavar="RUN_B", help="run folder to compare with RUN_A")
     return parser
 
 
@@ -60,32 +71,71 @@ def _gates(specs: list[str]) -> list[tuple[str, float]]:
     for spec in specs:
         name, sep, value = spec.partition("=")
         if not sep:
-            raise SystemExit(f"--fail-under takes METRIC=VALUE, not {spec!r}")
+            raise ValueError(f"--fail-under takes METRIC=VALUE, not {spec!r}")
         metric_spec(name)  # raises with the valid names
-        gates.append((name, float(value)))
+        try:
+            gates.append((name, float(value)))
+        except ValueError:
+            raise ValueError(f"--fail-under {spec!r}: {value!r} is not a number") from None
     return gates
+
+
+@functools.cache
+def _judge_calibration() -> dict[str, Any]:
+    """The support judge's calibration on the HaluEval sample (about 0.3 s), computed once per process."""
+    from .calibrate import calibrate, load_rows
+    from .judge import HeuristicJudge
+
+    return calibrate(HeuristicJudge(), load_rows()).to_dict()
+
+
+def _baseline(path: Path | None, set_name: str) -> dict[str, Any] | None:
+    """The summary of `set_name` in an earlier run (a one-set run folder, or one with per-set folders)."""
+    if path is None:
+        return None
+    for candidate in (path / set_name / "summary.json", path / "summary.json"):
+        if candidate.is_file():
+            data: dict[str, Any] = json.loads(candidate.read_text(encoding="utf-8"))
+            return data
+    print(f"warning: no baseline summary for {set_name} in {path}", file=sys.stderr)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "compare":
+        return _compare(args)
     return 2
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+
+    try:
+        print(compare(args.run_a, args.run_b), end="")
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     from assistant import Assistant
 
+    from .report import write_report
     from .runner import EvalSet, run_set, summarise_results, write_results
 
     try:
         gates = _gates(args.fail_under)
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     base = settings_from_args(args)
     out = args.out or Path("evals/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{base.llm_backend}"
     failed_gates: list[str] = []
+    reports: list[Path] = []
     try:
         for set_path in args.sets:
             eval_set = EvalSet.load(set_path)
@@ -100,14 +150,25 @@ def _run(args: argparse.Namespace) -> int:
             summary = summarise_results(results)
             summary["set"] = eval_set.name
             summary["backend"] = bot.backend
+            summary["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
             summary["settings"] = {
                 "context_tokens": settings.context_tokens,
                 "max_sources": settings.max_sources,
                 "chunk_tokens": settings.chunk_tokens,
             }
             set_out = out / eval_set.name if len(args.sets) > 1 else out
+            summary["judge"] = dict(_judge_calibration())
             write_results(set_out, results)
             (set_out / "summary.json").write_text(json.dumps(summary, indent=2))
+            write_report(
+                set_out,
+                summary,
+                results,
+                summary["judge"],
+                _baseline(args.baseline, eval_set.name),
+                questions=eval_set.questions,
+            )
+            reports.append(set_out / "report.html")
             overall = summary["overall"]
             print(
                 f"{eval_set.name}: "
@@ -125,6 +186,8 @@ def _run(args: argparse.Namespace) -> int:
     except (AssistantError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for report in reports:
+        print(f"report: {report}")
     for failure in failed_gates:
         print(f"gate failed: {failure}", file=sys.stderr)
     return 1 if failed_gates else 0

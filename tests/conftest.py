@@ -91,3 +91,24 @@ def chroma_server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def local_assistant(seeded_dir: Path, embedder):  # type: ignore[no-untyped-def]
+    """The real default assistant (local Qwen model) over the seeded archive, loaded once per session."""
+    from assistant import Assistant
+    from assistant.generation import LocalChatModel
+    from assistant.prompts import Prompts
+    from assistant.retrieval import HybridRetriever
+    from assistant.settings import Settings
+    from assistant.store import PassageStore
+
+    settings = Settings(data_dir=seeded_dir)
+    bot = Assistant(
+        settings,
+        HybridRetriever(settings, PassageStore(settings), embedder),
+        LocalChatModel(settings),
+        Prompts.load(),
+    )
+    bot.warm_up()
+    return bot

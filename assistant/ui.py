@@ -1,0 +1,446 @@
+"""The chat UI (Gradio): a thin adapter over `Assistant` and `ingest`; no retrieval or prompt logic here.
+
+`build_app(settings)` returns the Blocks app; nothing starts on import. `serve()` launches it on
+127.0.0.1 by default, with optional login (`ASSISTANT_UI_AUTH`), and loads the model in the background
+while the page already answers "still loading". Every piece of question, answer or article text is
+HTML-escaped before it reaches the page: text from the archive is shown, never run.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+import unicodedata
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from .engine import Assistant
+from .errors import AssistantError
+from .settings import Settings
+from .store import PassageStore
+from .types import Answer, TextDelta
+
+ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+CSS = """
+.gradio-container {max-width: 1100px !important; margin: auto;}
+#title h1 {margin-bottom: 0;}
+#status {font-size: 0.9em; opacity: 0.85;}
+.refusal {border-left: 4px solid #d97706; padding: 4px 10px; background: rgba(217,119,6,0.08);}
+.cite-meta {font-size: 0.85em; opacity: 0.8;}
+mark {background: #fde68a; color: inherit; padding: 0 2px;}
+"""
+
+
+def escape(text: str) -> str:
+    """Text that shows literally in a Markdown+HTML chat bubble (no tags, no Markdown formatting)."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def _date(published: str) -> str:
+    return published[:16].replace("T", " ") if published else "undated"
+
+
+def format_answer(answer: Answer) -> str:
+    """The answer bubble: the text with its markers, or a visibly different refusal."""
+    if answer.refused:
+        return (
+            '<div class="refusal"><b>Not in the archive.</b> '
+            f"{escape(answer.text)}<br><small>Try rephrasing, or widen the date range.</small></div>"
+        )
+    return escape(answer.text).replace("\\[", "[").replace("\\]", "]")
+
+
+def format_source(c: Any) -> tuple[str, str]:
+    """(collapsed title, body) of one citation: the passage with its supporting sentence highlighted."""
+    start, end = c.span
+    text = c.text
+    body = escape(text[:start]) + "<mark>" + escape(text[start:end]) + "</mark>" + escape(text[end:])
+    meta = f"{_date(c.published)} · {c.source or 'unknown source'}"
+    link = (
+        f' · <a href="{html.escape(c.url, quote=True)}" target="_blank">link</a>'
+        if c.url.startswith("http")
+        else ""
+    )
+    title = f"[{c.n}] {c.title}"
+    return title, f'<div class="cite-meta">{html.escape(meta)}{link}</div>\n\n{body}'
+
+
+def to_messages(answer: Answer) -> list[dict[str, Any]]:
+    """The chat messages showing one answer: the answer, then one collapsible message per source."""
+    messages: list[dict[str, Any]] = [{"role": "assistant", "content": format_answer(answer)}]
+    for c in answer.citations:
+        title, body = format_source(c)
+        messages.append(
+            {"role": "assistant", "content": body, "metadata": {"title": title, "status": "done"}}
+        )
+    return messages
+
+
+def safe_upload_name(name: str) -> str:
+    """A file name with no directories, no traversal and no odd characters; keeps the suffix."""
+    base = os.path.basename(name.replace("\\", "/"))
+    base = unicodedata.normalize("NFKC", base)
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = re.sub(r"[^\w.-]+", "_", stem).strip("._")[:80] or "upload"
+    suffix = re.sub(r"[^\w]+", "", suffix).lower()[:10]
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+class ChatBackend:
+    """What the page calls: answers, archive listing and uploads; loads the assistant in the background."""
+
+    def __init__(self, settings: Settings, assistant: Assistant | None = None) -> None:
+        self.settings = settings
+        self._assistant = assistant
+        self._ready = threading.Event()
+        self._error: str | None = None
+        self._lock = threading.Lock()
+        if assistant is not None:
+            self._ready.set()
+
+    # --- loading ----------------------------------------------------------------------------------------
+    def start_loading(self) -> None:
+        if self._ready.is_set():
+            return
+        threading.Thread(target=self._load, name="assistant-warm-up", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            assistant = self._assistant or Assistant.from_settings(self.settings)
+            assistant.warm_up()
+            self._assistant = assistant
+        except AssistantError as exc:
+            self._error = str(exc)
+        finally:
+            self._ready.set()
+
+    def status(self) -> str:
+        if not self._ready.is_set():
+            return "Loading the model (the first start also assembles it; about half a minute)…"
+        if self._error:
+            return f"**The assistant could not start:** {html.escape(self._error)}"
+        try:
+            articles = len(PassageStore(self.settings).articles())
+        except AssistantError as exc:
+            return f"**Archive unavailable:** {html.escape(str(exc))}"
+        backend = self._assistant.backend if self._assistant else self.settings.llm_backend
+        return f"**Ready** · {articles} articles in the archive · answers by the {backend} backend"
+
+    def assistant(self) -> Assistant:
+        self._ready.wait()
+        if self._assistant is None:
+            raise AssistantError(self._error or "the assistant is not available")
+        return self._assistant
+
+    # --- chat -------------------------------------------------------------------------------------------
+    def respond(
+        self,
+        question: str,
+        display: list[dict[str, Any]],
+        history: list[dict[str, str]],
+        max_sources: float,
+        date_from: Any,
+        date_to: Any,
+    ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, str]], str]]:
+        question = (question or "").strip()
+        if not question:
+            yield display, history, ""
+            return
+        display = [*display, {"role": "user", "content": escape(question)}]
+        if not self._ready.is_set():
+            yield (
+                [
+                    *display,
+                    {"role": "assistant", "content": "_The model is still loading; your answer follows…_"},
+                ],
+                history,
+                "",
+            )
+        between = (_as_datetime(date_from), _as_datetime(date_to))
+        draft = ""
+        try:
+            bot = self.assistant()
+            answer: Answer | None = None
+            for event in bot.stream(
+                question, history, max_sources=int(max_sources), published_between=between
+            ):
+                if isinstance(event, TextDelta):
+                    draft += event.text
+                    yield [*display, {"role": "assistant", "content": escape(draft) + " ▌"}], history, ""
+                else:
+                    answer = event
+        except AssistantError as exc:
+            yield [*display, {"role": "assistant", "content": f"**Sorry:** {escape(str(exc))}"}], history, ""
+            return
+        assert answer is not None
+        history = [
+            *history,
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer.text},
+        ]
+        yield display + to_messages(answer), history, ""
+
+    # --- archive ----------------------------------------------------------------------------------------
+    def articles_table(self) -> list[list[Any]]:
+        try:
+            records = PassageStore(self.settings).articles().values()
+        except AssistantError:
+            return []
+        rows = sorted(records, key=lambda r: r.published_ts, reverse=True)
+        return [[r.title, _date(r.published), r.source, r.passages] for r in rows]
+
+    def examples(self, count: int = 4) -> list[str]:
+        """Starter questions drawn from the newest articles of the archive."""
+        try:
+            records = sorted(
+                PassageStore(self.settings).articles().values(), key=lambda r: r.published_ts, reverse=True
+            )
+        except AssistantError:
+            return []
+        return [f"What does the article “{r.title}” report?" for r in records[:count]]
+
+    def add_files(self, files: list[Any] | None, progress: Any = None) -> str:
+        """Copy uploads into the data dir (checked, renamed safely) and ingest them."""
+        from ingest import ingest_paths
+
+        files = files or []
+        if not files:
+            return "Choose one or more .txt, .md, .html or .jsonl files first."
+        if len(files) > self.settings.ui_max_upload_files:
+            return f"Too many files: at most {self.settings.ui_max_upload_files} at a time."
+        limit = int(self.settings.ui_max_upload_mb * 1024 * 1024)
+        uploads = (self.settings.data_dir / "uploads").resolve()
+        uploads.mkdir(parents=True, exist_ok=True)
+        accepted, problems = [], []
+        for item in files:
+            source = Path(getattr(item, "name", None) or str(item))
+            name = safe_upload_name(getattr(item, "orig_name", None) or source.name)
+            if not name.lower().endswith(ALLOWED_SUFFIXES):
+                problems.append(f"{html.escape(name)}: only {', '.join(ALLOWED_SUFFIXES)} files are accepted")
+                continue
+            size = source.stat().st_size if source.exists() else 0
+            if size > limit:
+                problems.append(
+                    f"{html.escape(name)}: {size / 1e6:.1f} MB is over the "
+                    f"{self.settings.ui_max_upload_mb:g} MB limit"
+                )
+                continue
+            target = (uploads / name).resolve()
+            if target.parent != uploads:
+                problems.append(f"{html.escape(name)}: not a valid file name")
+                continue
+            tmp = target.with_name(f".{target.name}.part")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+            accepted.append(target)
+        lines = [f"✗ {p}" for p in problems]
+        if accepted:
+            try:
+                report = ingest_paths(accepted, self.settings, wait=True, progress=progress is not None)
+            except AssistantError as exc:
+                return "\n".join([*lines, f"✗ {html.escape(str(exc))}"])
+            lines.append(f"✓ {html.escape(report.summary())}")
+            lines += [f"✗ {html.escape(Path(n).name)}: {html.escape(r)}" for n, r in report.failed]
+            lines += [f"• {html.escape(o)} is a duplicate of {html.escape(t)}" for o, t in report.duplicates]
+        return "\n\n".join(lines)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value in (None, "", 0):
+        return None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value))
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def build_app(settings: Settings, backend: ChatBackend | None = None) -> Any:
+    """The Gradio Blocks app. Building it starts nothing; `serve()` launches it."""
+    import gradio as gr
+
+    backend = backend or ChatBackend(settings)
+    with gr.Blocks(title="News Assistant", analytics_enabled=False, fill_height=True) as demo:
+        gr.Markdown("# News Assistant", elem_id="title")
+        gr.Markdown(
+            "Ask about the articles in the archive. Every claim is marked with its source "
+            "([1], [2]); open a source below the answer to read the passage it came from. "
+            "When the articles do not say, the assistant says so.",
+        )
+        status = gr.Markdown(backend.status(), elem_id="status")
+        with gr.Tabs():
+            with gr.Tab("Chat"):
+                chatbot = gr.Chatbot(
+                    label="Conversation",
+                    height=520,
+                    elem_id="chat",
+                    layout="panel",
+                    sanitize_html=True,
+                    placeholder="Ask a question about the news archive.",
+                    feedback_options=None,
+                    buttons=["copy"],
+                )
+                history = gr.State([])
+                with gr.Row():
+                    question = gr.Textbox(
+                        placeholder="e.g. How many jobs will the biopharma plant create?",
+                        show_label=False,
+                        scale=8,
+                        autofocus=True,
+                        elem_id="question",
+                        max_lines=4,
+                        max_length=settings.max_question_chars,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                examples = backend.examples()
+                if examples:
+                    gr.Examples(examples=[[e] for e in examples], inputs=[question], label="Try asking")
+                with gr.Accordion("Settings", open=False):
+                    max_sources = gr.Slider(
+                        1, 8, value=settings.max_sources, step=1, label="Sources to draw on"
+                    )
+                    with gr.Row():
+                        date_from = gr.DateTime(label="Published from", include_time=False, type="datetime")
+                        date_to = gr.DateTime(label="Published until", include_time=False, type="datetime")
+                inputs = [question, chatbot, history, max_sources, date_from, date_to]
+                outputs = [chatbot, history, question]
+                send.click(
+                    backend.respond,
+                    inputs,
+                    outputs,
+                    concurrency_limit=1,
+                    concurrency_id="model",
+                    api_name="ask",
+                )
+                question.submit(
+                    backend.respond,
+                    inputs,
+                    outputs,
+                    concurrency_limit=1,
+                    concurrency_id="model",
+                    api_visibility="private",
+                )
+
+                def undo(display: list[dict[str, Any]], hist: list[dict[str, str]]) -> tuple[Any, Any, str]:
+                    last_user = max(
+                        (i for i, m in enumerate(display) if m.get("role") == "user"), default=None
+                    )
+                    if last_user is None:
+                        return display, hist, ""
+                    text = hist[-2]["content"] if len(hist) >= 2 else ""
+                    return display[:last_user], hist[:-2], text
+
+                def retry(
+                    display: list[dict[str, Any]], hist: list[dict[str, str]], *rest: Any
+                ) -> Iterator[Any]:
+                    kept, kept_hist, text = undo(display, hist)
+                    yield from backend.respond(text, kept, kept_hist, *rest)
+
+                chatbot.undo(undo, [chatbot, history], [chatbot, history, question], api_visibility="private")
+                chatbot.retry(
+                    retry,
+                    [chatbot, history, max_sources, date_from, date_to],
+                    outputs,
+                    concurrency_limit=1,
+                    concurrency_id="model",
+                    api_visibility="private",
+                )
+                chatbot.clear(
+                    lambda: ([], [], ""), None, [chatbot, history, question], api_visibility="private"
+                )
+
+            with gr.Tab("Archive"):
+                gr.Markdown(
+                    "The articles the assistant answers from. Add articles as .txt, .md (with a `# Title`), "
+                    ".html or .jsonl (one JSON article a line); unchanged ones are skipped."
+                )
+                table = gr.Dataframe(
+                    value=backend.articles_table,
+                    headers=["Title", "Published", "Source", "Passages"],
+                    interactive=False,
+                    wrap=True,
+                )
+                uploads = gr.File(
+                    label=f"Add articles (up to {settings.ui_max_upload_files} files, "
+                    f"{settings.ui_max_upload_mb:g} MB each)",
+                    file_count="multiple",
+                    file_types=list(ALLOWED_SUFFIXES),
+                )
+                add = gr.Button("Add to archive", variant="primary", elem_id="add")
+                result = gr.Markdown()
+
+                def add_files(
+                    files: list[Any] | None,
+                    progress: Any = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's way to ask for progress
+                ) -> tuple[str, Any]:
+                    message = backend.add_files(files, progress)
+                    return message, backend.articles_table()
+
+                add.click(
+                    add_files,
+                    [uploads],
+                    [result, table],
+                    concurrency_limit=1,
+                    concurrency_id="ingest",
+                    api_name="add_articles",
+                )
+
+        timer = gr.Timer(1.0)
+        timer.tick(lambda: backend.status(), None, status, api_visibility="private", show_progress="hidden")
+        demo.load(backend.start_loading, None, None, api_visibility="private")
+    return demo
+
+
+def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Any:
+    """Launch the UI (and start loading the model). Returns the app when `block` is False."""
+    host = settings.ui_host
+    auth = [tuple(p.get_secret_value().split(":", 1)) for p in settings.ui_auth] or None
+    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+        print(
+            "\n"
+            + "!" * 78
+            + f"\nWARNING: serving on {host} WITHOUT a login: anyone who can reach this machine can "
+            "use the assistant\nand add articles. Set ASSISTANT_UI_AUTH=user:password to require one.\n"
+            + "!"
+            * 78,
+            file=sys.stderr,
+        )
+    backend = ChatBackend(settings)
+    backend.start_loading()
+    demo = build_app(settings, backend)
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    print(f"News Assistant on http://{host}:{settings.ui_port}", file=sys.stderr, flush=True)
+    demo.launch(
+        server_name=host,
+        server_port=settings.ui_port,
+        share=share,
+        auth=auth,
+        auth_message="Sign in to the News Assistant",
+        prevent_thread_lock=not block,
+        quiet=True,
+        show_error=True,
+        max_file_size=f"{settings.ui_max_upload_mb:g}mb",
+        footer_links=[],
+        css=CSS,
+        theme="soft",
+    )
+    if not block:
+        return demo
+    while True:  # pragma: no cover - the blocking launch returns only on shutdown
+        time.sleep(3600)

@@ -1,0 +1,212 @@
+"""The chat UI: escaping, uploads, a launched app through gradio_client, login, and concurrent askers."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from assistant.settings import Settings
+from assistant.store import PassageStore
+from assistant.ui import ChatBackend, build_app, escape, safe_upload_name, serve
+
+from .conftest import free_port
+
+
+def test_importing_the_ui_starts_nothing() -> None:
+    import threading
+
+    before = {t.name for t in threading.enumerate()}
+    import assistant.ui  # noqa: F401
+
+    assert {t.name for t in threading.enumerate()} == before
+
+
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [
+        ("<script>alert(1)</script>", "<script>"),
+        ('<img src=x onerror="alert(1)">', "<img"),
+        ("**bold** [link](http://x) # heading", "**bold**"),
+    ],
+)
+def test_escape_shows_text_literally(text: str, absent: str) -> None:
+    out = escape(text)
+    assert absent not in out
+    assert "alert" in out or "bold" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..\\..\\win.md", "win.md"),
+        ("/abs/path/news.HTML", "news.html"),
+        ("weird name <x>.jsonl", "weird_name_x.jsonl"),
+        ("....txt", "upload.txt"),
+        ("noext", "noext"),
+    ],
+)
+def test_upload_names_are_sanitised(name: str, expected: str) -> None:
+    assert safe_upload_name(name) == expected
+
+
+def _upload(tmp_path: Path, name: str, content: bytes) -> SimpleNamespace:
+    path = tmp_path / "incoming" / name.replace("/", "_")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return SimpleNamespace(name=str(path), orig_name=name)
+
+
+def test_uploads_are_checked_stored_in_the_data_dir_and_ingested(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path / "data", ui_max_upload_mb=0.01, ui_max_upload_files=5)
+    backend = ChatBackend(settings)
+    good = _upload(
+        tmp_path, "../../evil/story.md", b"# A new bridge\n\nThe bridge opened on Monday in Astana.\n"
+    )
+    wrong_type = _upload(tmp_path, "run.sh", b"rm -rf /")
+    huge = _upload(tmp_path, "big.txt", b"word " * 10_000)
+    binary = _upload(tmp_path, "pic.txt", b"\x89PNG\x00\x00" * 10)
+    from assistant import embedding
+
+    original = embedding.build_embedder
+    embedding.build_embedder = lambda s: embedder  # the session's embedder, not a second copy
+    try:
+        message = backend.add_files([good, wrong_type, huge, binary])
+    finally:
+        embedding.build_embedder = original
+    assert "run.sh" in message and "only" in message
+    assert "big.txt" in message and "limit" in message
+    assert "pic.txt" in message
+    assert "1 new" in message
+    stored = sorted(p.name for p in (settings.data_dir / "uploads").iterdir())
+    assert stored == ["pic.txt", "story.md"]
+    assert not (tmp_path / "evil").exists()
+    assert [r[0] for r in backend.articles_table()] == ["A new bridge"]
+    too_many = backend.add_files([good] * 6)
+    assert "Too many files" in too_many
+
+
+def test_build_app_does_not_launch(tmp_path: Path) -> None:
+    demo = build_app(Settings(data_dir=tmp_path / "d", llm_backend="extractive"))
+    assert not getattr(demo, "is_running", False)
+
+
+@pytest.fixture(scope="module")
+def extractive_app(seeded_dir: Path, embedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    from assistant import Assistant
+    from assistant.prompts import Prompts
+    from assistant.retrieval import HybridRetriever
+
+    port = free_port()
+    settings = Settings(data_dir=seeded_dir, llm_backend="extractive", ui_port=port)
+    bot = Assistant(
+        settings, HybridRetriever(settings, PassageStore(settings), embedder), None, Prompts.load()
+    )
+    demo = _serve(settings, ChatBackend(settings, bot))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def _serve(settings: Settings, backend: ChatBackend):  # type: ignore[no-untyped-def]
+    demo = build_app(settings, backend)
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=settings.ui_port,
+        prevent_thread_lock=True,
+        quiet=True,
+        auth=[tuple(p.get_secret_value().split(":", 1)) for p in settings.ui_auth] or None,
+    )
+    return demo
+
+
+def _ask(url: str, question: str) -> list[dict]:  # type: ignore[type-arg]
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    display, _ = client.predict(question, [], 4, None, None, api_name="/ask")
+    return display  # type: ignore[no-any-return]
+
+
+def _text(message: dict) -> str:  # type: ignore[type-arg]
+    content = message["content"]
+    return content if isinstance(content, str) else " ".join(part.get("text", "") for part in content)
+
+
+def test_gradio_client_gets_an_answer_with_a_citation(extractive_app: str) -> None:
+    display = _ask(
+        extractive_app, "How many high-tech surgeries a year do the hybrid operating rooms enable?"
+    )
+    answer, source = display[1], display[2]
+    assert "350" in _text(answer) and "[1]" in _text(answer)
+    assert source["metadata"]["title"].startswith("[1] ")
+    assert "<mark>" in _text(source) and "350" in _text(source)
+
+
+def test_several_askers_at_once_all_get_their_own_answer(extractive_app: str) -> None:
+    questions = {
+        "How many high-tech surgeries a year do the hybrid operating rooms enable?": "350",
+        "Who chairs the Digital Assets and Breakthrough Technologies Committee?": "Baiturssynov",
+        "How many regional governors and city mayors reported to the President?": "16",
+    }
+    with concurrent.futures.ThreadPoolExecutor(len(questions)) as pool:
+        results = dict(zip(questions, pool.map(lambda q: _ask(extractive_app, q), questions), strict=True))
+    for question, expected in questions.items():
+        display = results[question]
+        assert _text(display[0]) == escape(question)
+        assert expected in _text(display[1])
+
+
+def test_a_refusal_looks_different(extractive_app: str) -> None:
+    display = _ask(extractive_app, "What is the boiling point of liquid nitrogen in kelvin?")
+    assert 'class="refusal"' in _text(display[1]) and len(display) == 2
+
+
+def test_login_protects_every_route(tmp_path: Path, seeded_dir: Path) -> None:
+    port = free_port()
+    settings = Settings(
+        data_dir=seeded_dir, llm_backend="extractive", ui_port=port, ui_auth="ann:s3cret,bob:pw"
+    )
+    demo = _serve(settings, ChatBackend(settings, SimpleNamespace(backend="extractive")))  # type: ignore[arg-type]
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for route in ("/config", "/gradio_api/info", "/gradio_api/upload", "/gradio_api/queue/join"):
+            r = httpx.request("POST" if "upload" in route or "join" in route else "GET", base + route)
+            assert r.status_code in (401, 403), route
+        with httpx.Client() as client:
+            bad = client.post(base + "/login", data={"username": "ann", "password": "nope"})
+            assert bad.status_code in (400, 401)
+            ok = client.post(base + "/login", data={"username": "ann", "password": "s3cret"})
+            assert ok.status_code == 200
+            assert client.get(base + "/config").status_code == 200
+    finally:
+        demo.close()
+
+
+def test_serving_wide_without_login_warns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gradio
+
+    launched = {}
+    monkeypatch.setattr(gradio.Blocks, "launch", lambda self, **kw: launched.update(kw))
+    monkeypatch.setattr(ChatBackend, "start_loading", lambda self: None)
+    serve(Settings(llm_backend="extractive", ui_host="0.0.0.0"), block=False)
+    assert "WITHOUT a login" in capsys.readouterr().err
+    assert launched["server_name"] == "0.0.0.0" and launched["share"] is False
+    serve(Settings(llm_backend="extractive"), block=False)
+    assert "WITHOUT" not in capsys.readouterr().err and launched["server_name"] == "127.0.0.1"
+
+
+def test_cli_serve_help_documents_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    assert "--host" in out and "--port" in out and "--share" in out
