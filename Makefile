@@ -12,7 +12,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run test test-fast lint format eval bench clean lock
+.PHONY: install browser run test test-fast lint format eval smoke bench clean lock
 
 install: $(STAMP)
 
@@ -27,9 +27,20 @@ $(STAMP): pyproject.toml requirements.lock
 run: install
 	$(PY) -m assistant serve --seed seeds
 
-## test: install, then the whole suite (real models included)
-test: install
+## browser: Debian's Chromium for the UI tests (Playwright drives it; it never downloads a browser)
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
+## test: install, the eval smoke gate, then the whole suite (real models and a real browser included)
+test: install browser
+	$(MAKE) --no-print-directory smoke
 	$(PY) -m pytest
+
+smoke: install
+	$(PY) -m evals run evals/sets/smoke --backend extractive --out .smoke-run --data-dir .smoke-data \
+	  --fail-under accuracy=0.85 --fail-under refusal_recall=0.75 --fail-under citation_precision=0.9
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not browser"
@@ -50,4 +61,4 @@ eval: install
 	$(PY) -m evals run evals/sets/seeds_dev
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .smoke-run .smoke-data

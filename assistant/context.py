@@ -113,7 +113,7 @@ def with_excerpts(
         new = [s for s in spans if s not in chosen.get(r.n, [])]
         cost = sum(count_tokens(passages[r.n - 1].text[a:b]) + 1 for a, b in new)
         if r.n not in chosen:
-            cost += 12  # the passage header
+            cost += 16  # the passage header: number, title, date
         if used + cost > budget_tokens and used:
             continue
         chosen.setdefault(r.n, []).extend(new)

@@ -18,14 +18,15 @@ from .errors import PromptError
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
-# file -> the variables it must use (and may only use)
+# file -> the variables it must use, and those it may use besides
 _TEMPLATES: dict[str, frozenset[str]] = {
     "system.txt": frozenset({"refusal"}),
     "question.txt": frozenset({"passages", "question"}),
-    "passage.txt": frozenset({"n", "title", "published", "source", "text"}),
+    "passage.txt": frozenset({"n", "text"}),
     "condense.txt": frozenset({"history", "question"}),
     "refusal.txt": frozenset(),
 }
+_OPTIONAL: dict[str, frozenset[str]] = {"passage.txt": frozenset({"title", "published", "source"})}
 
 
 def _fields(template: str) -> set[str]:
@@ -45,11 +46,12 @@ def _read(directory: Path, name: str) -> str:
     except ValueError as exc:
         raise PromptError(f"prompt file {path} is not a valid template: {exc}") from exc
     need = _TEMPLATES[name]
+    allowed = need | _OPTIONAL.get(name, frozenset())
     for missing in sorted(need - used):
         raise PromptError(f"prompt file {path} does not use the variable {{{missing}}}")
-    for unknown in sorted(used - need):
+    for unknown in sorted(used - allowed):
         raise PromptError(
-            f"prompt file {path} uses {{{unknown}}}, which is not provided (only {sorted(need)})"
+            f"prompt file {path} uses {{{unknown}}}, which is not provided (only {sorted(allowed)})"
         )
     return text
 

@@ -45,8 +45,8 @@ class Settings(BaseSettings):
 
     # --- retrieval --------------------------------------------------------------------------------------
     candidates: int = Field(20, ge=1, le=200, description="Passages each retriever returns before fusion.")
-    max_sources: int = Field(4, ge=1, le=12, description="Most passages shown to the generator.")
-    context_tokens: int = Field(800, ge=100, le=6000, description="Token budget of the passages in a prompt.")
+    max_sources: int = Field(5, ge=1, le=12, description="Most passages the context draws sentences from.")
+    context_tokens: int = Field(160, ge=40, le=6000, description="Token budget of the excerpts in a prompt.")
     min_relevance: float = Field(0.30, ge=0, le=1, description="Refuse below this dense similarity.")
 
     # --- generation -------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr = SecretStr("")
     llm_timeout: float = Field(60.0, gt=0)
     llm_threads: int = Field(default_factory=_cores, ge=1)
-    llm_context: int = Field(3072, ge=512, le=32768)
+    llm_context: int = Field(2048, ge=512, le=32768)
     llm_max_tokens: int = Field(200, ge=16, le=2048)
     model_cache_dir: Path = Field(Path.home() / ".cache" / "news-assistant")
     max_question_chars: int = Field(2000, ge=10)
