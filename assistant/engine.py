@@ -9,6 +9,7 @@ question (or `warm_up()`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,7 @@ from .dates import DateRange
 from .embedding import Embedder, build_embedder
 from .errors import AssistantError, GeneratorError, QuestionError
 from .generation import ChatModel, build_chat_model
-from .grounding import extractive_draft, ground, is_refusal
+from .grounding import answers_the_question, extractive_draft, ground, is_refusal
 from .prompts import PromptPassage, Prompts
 from .retrieval import HybridRetriever
 from .settings import Settings
@@ -170,6 +171,9 @@ class Assistant:
             if fallback:
                 notes.append("the generated answer failed the grounding checks; answered extractively")
                 grounded = ground(fallback, candidates, self.prompts.refusal)
+        if not grounded.refused and not answers_the_question(standalone, grounded.text):
+            notes.append("the answer does not give what the question asks for (a number or a date)")
+            grounded = dataclasses.replace(grounded, text="", citations=(), refused=True)
         t_generate = time.perf_counter() - t0
         timing["generate"] = t_generate
         notes = list(grounded.notes) + notes

@@ -170,3 +170,24 @@ def extractive_draft(ranked: Sequence[RankedSentence], min_score: float) -> str:
         stripped = sentence.rstrip(".!?")
         parts.append(f"{stripped} [{r.n}]{sentence[len(stripped) :] or '.'}")
     return " ".join(parts)
+
+
+_WANTS_NUMBER = re.compile(
+    r"^\W*(how (many|much|long|old|far|big|large)|what (number|percentage|share|amount))\b", re.I
+)
+_WANTS_TIME = re.compile(r"^\W*(when|since when|in what year|what year|which year|what date)\b", re.I)
+_MONTHS = re.compile(
+    r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(today|yesterday|monday|tuesday|wednesday|"
+    r"thursday|friday|saturday|sunday)\b",
+    re.I,
+)
+
+
+def answers_the_question(question: str, answer: str) -> bool:
+    """A cheap answer-type check: a how-many question needs a number, a when question a date."""
+    plain = strip_markers(answer)
+    if _WANTS_NUMBER.search(question):
+        return bool(numbers(plain))
+    if _WANTS_TIME.search(question):
+        return bool(numbers(plain) or _MONTHS.search(plain))
+    return True

@@ -208,3 +208,21 @@ def test_answer_serialises_to_json(seeded_dir: Path, embedder) -> None:  # type:
     )
     data = json.loads(json.dumps(answer.to_dict()))
     assert data["citations"][0]["supporting_text"] and data["refused"] is False
+
+
+def test_a_how_many_answer_without_a_number_is_a_refusal(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat("The memorandum was signed with Yandex Qazaqstan [1].")
+    answer = make_bot(seeded_dir, embedder, chat).ask(
+        "How many taxis will the autonomous service in Astana use?"
+    )
+    assert answer.refused and any("number" in note for note in answer.notes)
+
+
+def test_answer_type_check() -> None:
+    from assistant.grounding import answers_the_question
+
+    assert answers_the_question("How many jobs?", "More than 180 jobs [1].")
+    assert not answers_the_question("How many jobs?", "Jobs will be created [1].")
+    assert answers_the_question("When was she appointed?", "In December 2019 [1].")
+    assert not answers_the_question("Since when has she served?", "She served on the council [1].")
+    assert answers_the_question("Who chairs the committee?", "Gizzat Baiturssynov [1].")
