@@ -33,7 +33,7 @@ from .types import Answer, Citation, StreamEvent, TextDelta, Timings
 History = Sequence[dict[str, Any]]
 _FOLLOWUP = re.compile(
     r"\b(he|she|it|its|they|them|their|his|her|hers|this|that|these|those|there|then|the same|"
-    r"him|which one|what about|and the|how about)\b",
+    r"him|which one|what about|and the|how about)\b(?! (?:year|week|month|morning|evening|time)\b)",
     re.IGNORECASE,
 )
 EXTRACTIVE_MIN_SCORE = 0.35

@@ -159,6 +159,10 @@ class ChatBackend:
         if not question:
             yield display, history, ""
             return
+        # the conversation the model sees is the one on the page: a cleared or shortened chat
+        # (or an API call that passes no chat) carries no hidden turns
+        turns = sum(1 for m in display if m.get("role") == "user")
+        history = history[-2 * turns :] if turns else []
         display = [*display, {"role": "user", "content": escape(question)}]
         if not self._ready.is_set():
             yield (

@@ -210,3 +210,39 @@ def test_cli_serve_help_documents_the_flags(capsys: pytest.CaptureFixture[str]) 
         main(["serve", "--help"])
     out = capsys.readouterr().out
     assert "--host" in out and "--port" in out and "--share" in out
+
+
+def test_bounded_load_serves_every_user_their_own_answers(extractive_app: str) -> None:
+    import json
+
+    from evals.load import QUESTIONS, run_load
+
+    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    report = run_load(extractive_app, users=4, seconds=15, questions=questions, backend="extractive")
+    assert report.errors == [] and report.mixed_up == 0, report.mismatches
+    assert report.served >= 8
+
+
+def test_the_model_sees_only_the_conversation_on_the_page(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from .test_engine import ScriptedChat, make_bot
+
+    chat = ScriptedChat("Hybrid operating rooms enable more than 350 high-tech surgeries a year [1].")
+    bot = make_bot(seeded_dir, embedder, chat)
+    backend = ChatBackend(bot.settings, bot)
+    stale = [
+        {"role": "user", "content": "Who is Suindikov?"},
+        {"role": "assistant", "content": "A prosecutor."},
+    ]
+    *_, (_display, history, _) = backend.respond(
+        "How many surgeries do they enable a year?", [], stale, 4, None, None
+    )
+    assert len(chat.prompts) == 1  # no condense step: the cleared page had no earlier turns
+    assert [m["role"] for m in history] == ["user", "assistant"] and "350" in history[1]["content"]
+
+
+def test_time_words_do_not_make_a_question_a_follow_up() -> None:
+    from assistant.engine import _FOLLOWUP
+
+    assert not _FOLLOWUP.search("How many homes were built this year?")
+    assert _FOLLOWUP.search("Where did he begin his career?")
+    assert _FOLLOWUP.search("When was this announced?")

@@ -1,0 +1,155 @@
+"""A bounded load test of the chat UI on loopback: N concurrent gradio_client users for T seconds.
+
+First every question is asked once, alone, to record its reference answer; then each user asks them in
+turn and checks that what comes back is its own question with exactly that answer (no lost or mixed-up
+answers: the engine is deterministic, so any difference is a fault). Reports requests served, latency p50/p95,
+errors, and the server's memory at the start and the end.
+
+    python -m evals.load --users 8 --seconds 120 --backend extractive
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ROOT / "evals" / "sets" / "smoke" / "questions.jsonl"
+
+
+@dataclass
+class LoadReport:
+    users: int
+    seconds: float
+    backend: str
+    served: int = 0
+    errors: list[str] = field(default_factory=list)
+    mixed_up: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    rss_start_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+
+
+def run_load(
+    url: str, users: int, seconds: float, questions: Sequence[dict[str, Any]], backend: str
+) -> LoadReport:
+    """Drive the app at `url` with `users` concurrent clients until `seconds` have passed."""
+    from gradio_client import Client
+
+    from assistant.ui import escape
+
+    report = LoadReport(users=users, seconds=seconds, backend=backend, rss_start_mb=_rss_mb())
+    latencies: list[float] = []
+    lock = threading.Lock()
+    reference_client = Client(url, verbose=False, httpx_kwargs={"timeout": 600})
+    reference = {
+        row["question"]: _text(
+            reference_client.predict(row["question"], [], 4, None, None, api_name="/ask")[0][1]
+        )
+        for row in questions
+    }
+    deadline = time.monotonic() + seconds
+
+    def user(index: int) -> None:
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 600})
+        i = index
+        while time.monotonic() < deadline:
+            row = questions[i % len(questions)]
+            i += users
+            started = time.perf_counter()
+            try:
+                display, _ = client.predict(row["question"], [], 4, None, None, api_name="/ask")
+            except Exception as exc:  # the load test counts every failure, whatever it is
+                with lock:
+                    report.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+                continue
+            elapsed = time.perf_counter() - started
+            own = _text(display[0]) == escape(row["question"])
+            right = len(display) > 1 and _text(display[1]) == reference[row["question"]]
+            with lock:
+                report.served += 1
+                latencies.append(elapsed)
+                if not own or not right:
+                    report.mixed_up += 1
+                    got = [_text(m)[:160] for m in display[:2]]
+                    report.mismatches.append(f"{row['question']!r} -> {got}")
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if latencies:
+        report.latency_p50_s = float(np.percentile(latencies, 50))
+        report.latency_p95_s = float(np.percentile(latencies, 95))
+    report.rss_end_mb = _rss_mb()
+    report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--backend", choices=["local", "openai", "extractive"], default="extractive")
+    parser.add_argument("--data-dir", type=Path, default=Path("data/load-test"))
+    parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    args = parser.parse_args(argv)
+
+    from assistant.settings import Settings
+    from assistant.ui import ChatBackend, build_app
+    from ingest import ingest_paths
+
+    port = _free_port()
+    settings = Settings(data_dir=args.data_dir, llm_backend=args.backend, ui_port=port)
+    ingest_paths([ROOT / "seeds"], settings)
+    backend = ChatBackend(settings)
+    backend.start_loading()
+    backend.assistant()
+    demo = build_app(settings, backend)
+    demo.queue(default_concurrency_limit=1, max_size=256)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
+    try:
+        report = run_load(f"http://127.0.0.1:{port}/", args.users, args.seconds, questions, args.backend)
+    finally:
+        demo.close()
+    print(json.dumps(asdict(report), indent=2))
+    return 0 if not report.errors and not report.mixed_up else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
