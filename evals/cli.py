@@ -23,9 +23,12 @@ Examples:
   python -m evals run evals/sets/seeds_dev
   python -m evals run evals/sets/seeds_dev evals/sets/clapnq_dev --backend extractive --limit 20
   python -m evals run evals/sets/smoke --backend extractive --fail-under accuracy=0.8
+  python -m evals run evals/sets/seeds_dev --pipeline both --limit 10
   python -m evals compare evals/runs/A evals/runs/B
 
 A run writes results.jsonl, summary.json, report.md and report.html (with plots) into --out.
+With --pipeline both, each set is run by our pipeline into <out>/ours and by the plain llama-index
+baseline into <out>/baseline (<out>/<set>/... with several sets); the report of ours shows both.
 """
 
 
@@ -58,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="RUN",
         help="an earlier run folder: its figures go next to this run's in the report",
+    )
+    run.add_argument(
+        "--pipeline",
+        choices=["ours", "baseline", "both"],
+        default="ours",
+        help="ours (default); baseline: a plain llama-index pipeline (VectorStoreIndex over the same "
+        "collection + the stock CitationQueryEngine, same embedder and model); both: side by side, with "
+        "the baseline's figures in the report of ours (--fail-under then gates ours). The baseline needs "
+        "the local or openai backend",
     )
     add_archive_flags(run)
     compare = sub.add_parser("compare", help="compare two runs metric by metric and question by question")
@@ -125,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     from assistant import Assistant
 
     from .report import write_report
-    from .runner import EvalSet, run_set, summarise_results, write_results
+    from .runner import EvalSet
 
     try:
         gates = _gates(args.fail_under)
@@ -133,6 +145,20 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     base = settings_from_args(args)
+    pipeline = getattr(args, "pipeline", "ours")
+    if pipeline != "ours" and base.llm_backend not in ("local", "openai"):
+        print(
+            f"error: --pipeline {pipeline}: the llama-index baseline needs a language model; "
+            f"use --backend local or --backend openai (not {base.llm_backend})",
+            file=sys.stderr,
+        )
+        return 2
+    if pipeline == "both" and args.baseline is not None:
+        print(
+            "error: --baseline RUN and --pipeline both each fill the report's baseline column; use one",
+            file=sys.stderr,
+        )
+        return 2
     out = args.out or Path("evals/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{base.llm_backend}"
     failed_gates: list[str] = []
     reports: list[Path] = []
@@ -141,48 +167,52 @@ def _run(args: argparse.Namespace) -> int:
             eval_set = EvalSet.load(set_path)
             settings = eval_set.archive_settings(base)
             eval_set.ingest(settings, progress=sys.stderr.isatty())
-            bot = Assistant.from_settings(settings)
-            bot.warm_up()
-            total = min(len(eval_set.questions), args.limit or len(eval_set.questions))
-            results = list(
-                tqdm(run_set(eval_set, bot, limit=args.limit), total=total, desc=eval_set.name, unit="q")
-            )
-            summary = summarise_results(results)
-            summary["set"] = eval_set.name
-            summary["backend"] = bot.backend
-            summary["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
-            summary["settings"] = {
-                "context_tokens": settings.context_tokens,
-                "max_sources": settings.max_sources,
-                "chunk_tokens": settings.chunk_tokens,
-            }
             set_out = out / eval_set.name if len(args.sets) > 1 else out
-            summary["judge"] = dict(_judge_calibration())
-            write_results(set_out, results)
-            (set_out / "summary.json").write_text(json.dumps(summary, indent=2))
-            write_report(
-                set_out,
-                summary,
-                results,
-                summary["judge"],
-                _baseline(args.baseline, eval_set.name),
-                questions=eval_set.questions,
-            )
-            reports.append(set_out / "report.html")
-            overall = summary["overall"]
-            print(
-                f"{eval_set.name}: "
-                + ", ".join(
-                    f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in overall.items()
-                    if v is not None
+            ours = baseline = None
+            if pipeline in ("ours", "both"):
+                bot = Assistant.from_settings(settings)
+                ours = _ask_set(eval_set, bot, settings, args.limit, "ours" if pipeline == "both" else "")
+            if pipeline in ("baseline", "both"):
+                from .baseline import BaselineAssistant
+
+                if ours is not None:  # the model and the embedder are loaded once, shared with ours
+                    assert bot.chat_model is not None
+                    baseline_bot = BaselineAssistant.from_settings(
+                        settings, chat_model=bot.chat_model, embedder=bot.retriever.embedder
+                    )
+                else:
+                    baseline_bot = BaselineAssistant.from_settings(settings)
+                label = "baseline" if pipeline == "both" else ""
+                baseline = _ask_set(eval_set, baseline_bot, settings, args.limit, label)
+            runs: list[tuple[str, Path, tuple[dict[str, Any], list[Any]], dict[str, Any] | None]] = []
+            if ours is not None and baseline is not None:
+                runs = [
+                    ("baseline", set_out / "baseline", baseline, None),
+                    ("ours", set_out / "ours", ours, baseline[0]),
+                ]
+            else:
+                only = ours or baseline
+                assert only is not None
+                runs = [("", set_out, only, _baseline(args.baseline, eval_set.name))]
+            for label, where, (summary, results), compared in runs:
+                _write_run(where, summary, results, compared, eval_set.questions, write_report)
+                reports.append(where / "report.html")
+                overall = summary["overall"]
+                print(
+                    f"{eval_set.name}{f' ({label})' if label else ''}: "
+                    + ", ".join(
+                        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in overall.items()
+                        if v is not None
+                    )
                 )
-            )
-            print(f"written to {set_out}")
-            for name, floor in gates:
-                value = overall.get(name)
-                if value is None or value < floor:
-                    failed_gates.append(f"{eval_set.name}: {name}={value} < {floor}")
+                print(f"written to {where}")
+                if label == "baseline":
+                    continue  # with both pipelines, the gates are on ours
+                for name, floor in gates:
+                    value = overall.get(name)
+                    if value is None or value < floor:
+                        failed_gates.append(f"{eval_set.name}: {name}={value} < {floor}")
     except (AssistantError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -191,3 +221,43 @@ def _run(args: argparse.Namespace) -> int:
     for failure in failed_gates:
         print(f"gate failed: {failure}", file=sys.stderr)
     return 1 if failed_gates else 0
+
+
+def _ask_set(
+    eval_set: Any, bot: Any, settings: Any, limit: int | None, label: str
+) -> tuple[dict[str, Any], list[Any]]:
+    """Ask every question of the set (the first `limit`) of one pipeline: its summary and results."""
+    from .runner import run_set, summarise_results
+
+    bot.warm_up()
+    total = min(len(eval_set.questions), limit or len(eval_set.questions))
+    desc = f"{eval_set.name} ({label})" if label else eval_set.name
+    results = list(tqdm(run_set(eval_set, bot, limit=limit), total=total, desc=desc, unit="q"))
+    summary = summarise_results(results)
+    summary["set"] = eval_set.name
+    summary["backend"] = bot.backend
+    if label:
+        summary["pipeline"] = label
+    summary["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    summary["settings"] = getattr(bot, "run_settings", None) or {
+        "context_tokens": settings.context_tokens,
+        "max_sources": settings.max_sources,
+        "chunk_tokens": settings.chunk_tokens,
+    }
+    summary["judge"] = dict(_judge_calibration())
+    return summary, results
+
+
+def _write_run(
+    where: Path,
+    summary: dict[str, Any],
+    results: list[Any],
+    baseline: dict[str, Any] | None,
+    questions: list[dict[str, Any]],
+    write_report: Any,
+) -> None:
+    from .runner import write_results
+
+    write_results(where, results)
+    (where / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_report(where, summary, results, summary["judge"], baseline, questions=questions)
