@@ -1,0 +1,160 @@
+"""evals.synth and evals.bench: the synthetic archive, the retrieval section at a tiny size, the helpers.
+
+Fast: no LLM, no timing assertions (the figures are only checked to exist and be positive).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from assistant.text import sentences
+from evals.bench import (
+    _forwarded,
+    _pack,
+    build_parser,
+    interleave,
+    percentile,
+    render_retrieval,
+    retrieval_section,
+    run_child,
+    save,
+    spread,
+    table,
+)
+from evals.synth import SOURCES, generate_archive, sentence_pool, synthetic_articles
+from ingest.readers import read_file
+
+
+# --- the synthetic archive --------------------------------------------------------------------------------
+def test_generate_archive_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    a = generate_archive(tmp_path / "a.jsonl", 40, seed=3)
+    b = generate_archive(tmp_path / "b.jsonl", 40, seed=3)
+    c = generate_archive(tmp_path / "c.jsonl", 40, seed=4)
+    assert digest(a) == digest(b)
+    assert digest(a) != digest(c)
+
+
+def test_generate_archive_writes_articles_the_reader_accepts(tmp_path: Path) -> None:
+    path = generate_archive(tmp_path / "archive.jsonl", 60, seed=1)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 60
+    records = [json.loads(line) for line in lines]
+    assert len({r["id"] for r in records}) == 60
+
+    result = read_file(path, "bench/archive.jsonl", 10**8)
+    assert result.problems == []
+    assert len(result.articles) == 60
+    pool = set(sentence_pool())
+    for article, record in zip(result.articles, records, strict=True):
+        assert article.title and article.text
+        assert article.source in SOURCES
+        assert article.url.startswith("https://news.example/")
+        assert article.published is not None
+        published = datetime.fromisoformat(record["published"])
+        assert 2015 <= published.year <= 2026
+        assert article.published == published.isoformat()
+        assert 4 <= len(article.text.split("\n\n")) <= 12
+        assert any(s in pool for s in sentences(article.text))  # real sentences
+
+
+def test_synthetic_articles_match_their_archive_and_spans(tmp_path: Path) -> None:
+    pool = sentence_pool()
+    path = generate_archive(tmp_path / "archive.jsonl", 15, seed=2)
+    read = read_file(path, "bench/archive.jsonl", 10**8).articles
+    for synth, article in zip(synthetic_articles(15, seed=2), read, strict=True):
+        text = synth.text(pool)
+        assert article.text == text and article.title == synth.title
+        spans = synth.sentence_spans(pool)
+        assert [text[a:b] for _, a, b in spans] == [pool[i] for i, _, _ in spans]
+        assert 2 <= min(len(p) for p in synth.paragraphs) <= max(len(p) for p in synth.paragraphs) <= 5
+        drawn = [i for para in synth.paragraphs for i in para]
+        assert len(drawn) == len(set(drawn))  # distinct sentences within an article
+
+
+def test_generate_archive_wants_a_jsonl_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="jsonl"):
+        generate_archive(tmp_path / "archive.json", 1)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+def test_percentile_on_known_values() -> None:
+    values = [float(v) for v in range(10, 0, -1)]  # 10..1, unsorted on purpose
+    assert percentile(values, 50) == pytest.approx(5.5)
+    assert percentile(values, 95) == pytest.approx(9.55)
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 10.0
+    assert percentile([0.25], 95) == 0.25
+    assert percentile([1.0, 3.0], 50) == 2.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+    assert spread([]) == {"n": 0, "p50": 0.0, "p95": 0.0, "mean": 0.0, "min": 0.0, "max": 0.0}
+    assert spread([1.0, 2.0, 3.0])["mean"] == 2.0
+
+
+def test_pack_keeps_order_and_budget() -> None:
+    tokens = [50, 60, 70, 200, 10]
+    spans = [(i, 0, 1) for i in range(5)]
+    groups = _pack(spans, tokens, 150)
+    assert [[i for i, _, _ in g] for g in groups] == [[0, 1], [2], [3], [4]]  # 200 stands alone
+
+
+def test_interleave_and_table() -> None:
+    assert interleave([["a1", "a2", "a3"], ["b1"]]) == ["a1", "b1", "a2", "a3"]
+    text = table(["name", "n"], [["x", 1234], ["long name", 0.5]])
+    lines = text.splitlines()
+    assert lines[0].startswith("name") and lines[2].endswith("1,234") and lines[3].endswith("0.500")
+
+
+def test_save_merges_sections(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    save(out, "ingest", {"a": 1})
+    save(out, "retrieval", {"b": 2})
+    save(out, "ingest", {"a": 3})
+    assert json.loads(out.read_text()) == {"ingest": {"a": 3}, "retrieval": {"b": 2}}
+
+
+def test_all_forwards_the_options_to_each_section() -> None:
+    args = build_parser().parse_args(["all", "--sizes", "300", "1000", "--limit", "2", "--articles", "50"])
+    again = build_parser().parse_args(["ingest", *_forwarded(args)])
+    assert (again.sizes, again.limit, again.articles, again.queries) == ([300, 1000], 2, 50, 50)
+
+
+def test_run_child_reports_output_time_and_memory() -> None:
+    result = run_child([sys.executable, "-c", "print('answer')"])
+    assert result["returncode"] == 0 and result["output_head"] == "answer\n"
+    assert 0 < result["to_output_s"] <= result["wall_s"] and result["peak_rss_mb"] > 0
+    failed = run_child([sys.executable, "-c", "import sys; sys.exit('boom')"])
+    assert failed["returncode"] == 1 and "boom" in failed["stderr_tail"]
+
+
+# --- the retrieval section at a tiny size -----------------------------------------------------------------
+def test_retrieval_section_tiny(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    result = retrieval_section(
+        sizes=[300], queries=5, warmup=1, embedder=embedder, pool_limit=200, workdir=tmp_path
+    )
+    assert {"machine", "pool", "sizes", "queries", "peak_rss_mb"} <= result.keys()
+    assert result["machine"]["cores"] >= 1 and result["machine"]["date"]
+    assert result["pool"]["sentences"] == 200 and result["queries"] == 5
+    (row,) = result["sizes"]
+    assert row["passages"] == 300 and row["articles"] > 0
+    assert row["startup_rebuilt_index"] is False
+    for key in ("build_s", "bm25_load_s", "bm25_rebuild_s", "startup_s", "peak_rss_mb"):
+        assert row[key] > 0, key
+    for part in ("total", "embed", "dense", "lexical", "fuse"):
+        stats = row["retrieve_s"][part]
+        assert stats["n"] == 5
+        assert 0 < stats["p50"] <= stats["p95"], part
+    assert row["hits_mean"] > 0
+    assert "retrieve, milliseconds" in render_retrieval(result)
+    assert list(tmp_path.iterdir()) == []  # the temporary data dir is gone
