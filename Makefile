@@ -60,5 +60,9 @@ lock:
 eval: install
 	$(PY) -m evals run evals/sets/seeds_dev
 
+## bench: speed figures (ingest, retrieval at 1k/10k/100k passages, answers); run on a quiet machine
+bench: install
+	$(PY) -m evals.bench all
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .smoke-run .smoke-data
