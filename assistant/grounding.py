@@ -184,10 +184,12 @@ _MONTHS = re.compile(
 
 
 def answers_the_question(question: str, answer: str) -> bool:
-    """A cheap answer-type check: a how-many question needs a number, a when question a date."""
+    """A cheap answer-type check: a how-many question needs a number, a when question a date, other than
+    the ones the question already gives."""
     plain = strip_markers(answer)
+    new_numbers = numbers(plain) - numbers(question)  # "How many taxis in 2026?" is not answered by "2026"
     if _WANTS_NUMBER.search(question):
-        return bool(numbers(plain))
+        return bool(new_numbers)
     if _WANTS_TIME.search(question):
-        return bool(numbers(plain) or _MONTHS.search(plain))
+        return bool(new_numbers or _MONTHS.search(plain))
     return True

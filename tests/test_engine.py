@@ -223,6 +223,7 @@ def test_answer_type_check() -> None:
 
     assert answers_the_question("How many jobs?", "More than 180 jobs [1].")
     assert not answers_the_question("How many jobs?", "Jobs will be created [1].")
+    assert not answers_the_question("How many taxis will run in 2026?", "The project starts in 2026 [1].")
     assert answers_the_question("When was she appointed?", "In December 2019 [1].")
     assert not answers_the_question("Since when has she served?", "She served on the council [1].")
     assert answers_the_question("Who chairs the committee?", "Gizzat Baiturssynov [1].")
