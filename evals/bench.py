@@ -482,7 +482,8 @@ def build_synthetic_store(
     sentences and its article's title sentence. No lexical index is built here."""
     from assistant.store import ArticleRecord
     from ingest.articles import Article
-    from ingest.passages import Passage, published_ts
+    from ingest.passages import Passage
+    from ingest.pipeline import article_record
 
     from .synth import synthetic_articles
 
@@ -533,19 +534,7 @@ def build_synthetic_store(
             )
             mean = vectors[[synth.title_sentence, *(i for i, _, _ in group)]].mean(axis=0)
             buffer.append((passage, (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)))
-        pending.append(
-            ArticleRecord(
-                article_id=article.article_id,
-                content_hash=article.content_hash,
-                title=article.title,
-                published=article.published or "",
-                published_ts=published_ts(article.published),
-                source=article.source,
-                url=article.url,
-                origin=article.origin,
-                passages=len(groups),
-            )
-        )
+        pending.append(article_record(article, len(groups)))
         written += len(groups)
         articles += 1
         if len(buffer) >= flush_every:

@@ -216,7 +216,7 @@ def _write(
                 keep = {p.passage_id for p in article_passages}
                 stale = [pid for pid in store.passage_ids(article.article_id) if pid not in keep]
                 store.delete_passages(stale)
-                store.commit_article(_record(article, len(article_passages)))
+                store.commit_article(article_record(article, len(article_passages)))
             report.passages_written += len(passages)
             bar.update(len(passages))
     finally:
@@ -239,7 +239,8 @@ def _groups(
         yield group
 
 
-def _record(article: Article, passages: int) -> ArticleRecord:
+def article_record(article: Article, passages: int) -> ArticleRecord:
+    """The ledger entry that commits an article with its passage count."""
     return ArticleRecord(
         article_id=article.article_id,
         content_hash=article.content_hash,
