@@ -524,14 +524,7 @@ def build_synthetic_store(
         groups = _pack(synth.sentence_spans(pool), tokens, passage_tokens)[: size - written]
         for index, group in enumerate(groups):
             start, end = group[0][1], group[-1][2]
-            passage = Passage(
-                passage_id=f"{article.article_id}:{article.content_hash}:{index}",
-                article=article,
-                index=index,
-                text=text[start:end],
-                start=start,
-                end=end,
-            )
+            passage = Passage.of(article, index, start, end)
             mean = vectors[[synth.title_sentence, *(i for i, _, _ in group)]].mean(axis=0)
             buffer.append((passage, (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)))
         pending.append(article_record(article, len(groups)))

@@ -49,6 +49,19 @@ class Passage:
     start: int  # character offsets of `text` in `article.text`
     end: int
 
+    @classmethod
+    def of(cls, article: Article, index: int, start: int, end: int) -> Passage:
+        """The `index`-th passage of `article`, spanning `article.text[start:end]`. Its id names the
+        article's content too, so a changed article never reuses the ids of its old passages."""
+        return cls(
+            passage_id=f"{article.article_id}:{article.content_hash}:{index}",
+            article=article,
+            index=index,
+            text=article.text[start:end],
+            start=start,
+            end=end,
+        )
+
     def embedding_text(self) -> str:
         """What is embedded and indexed: the title gives a passage its topic."""
         return f"{self.article.title}\n{self.text}"
@@ -113,17 +126,7 @@ class PassageSplitter:
                 continue
             start, end = _locate(text, chunk, cursor)
             cursor = start + 1
-            index = len(passages)
-            passages.append(
-                Passage(
-                    passage_id=f"{article.article_id}:{article.content_hash}:{index}",
-                    article=article,
-                    index=index,
-                    text=text[start:end],
-                    start=start,
-                    end=end,
-                )
-            )
+            passages.append(Passage.of(article, len(passages), start, end))
         return passages
 
 

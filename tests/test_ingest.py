@@ -69,6 +69,18 @@ def test_splitter_handles_edge_cases(text: str) -> None:
         assert text[p.start : p.end] == p.text
 
 
+def test_passage_ids_name_the_article_version_and_position() -> None:
+    splitter = PassageSplitter(64, 8)
+    article = Article(title="t", text="One sentence here. " * 40, origin="t/a.txt")
+    edited = Article(title="t", text=article.text + "A new last line.", origin="t/a.txt")
+    ids = [p.passage_id for p in splitter.split(article)]
+    edited_ids = [p.passage_id for p in splitter.split(edited)]
+    assert len(set(ids)) == len(ids) > 1  # unique within an article
+    assert article.article_id == edited.article_id  # same article (same origin) ...
+    assert not set(ids) & set(edited_ids)  # ... but an edit never reuses an old passage id
+    assert [pid.rsplit(":", 1)[1] for pid in ids] == [str(i) for i in range(len(ids))]
+
+
 # --- the pipeline -----------------------------------------------------------------------------------------
 def test_ingest_seeds_then_nothing_new_then_one_change_then_prune(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     corpus = tmp_path / "seeds"
