@@ -173,6 +173,21 @@ class PassageStore:
 
         return list(self._call("get", run))
 
+    def passage_ids_by_article(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The stored passage ids of several articles, in one query per page of articles."""
+        out: dict[str, list[str]] = {aid: [] for aid in article_ids}
+        unique = list(out)
+
+        def run(chunk: list[str]) -> list[str]:
+            got = self._collections()[0].get(where={"article_id": {"$in": chunk}}, include=["metadatas"])
+            for pid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                out.setdefault(str((meta or {}).get("article_id", "")), []).append(pid)
+            return list(got["ids"])
+
+        for start in range(0, len(unique), _PAGE):
+            self._call("get", lambda c=unique[start : start + _PAGE]: run(c))
+        return out
+
     def delete_passages(self, ids: Sequence[str]) -> None:
         if ids:
             self._call("delete", lambda: self._collections()[0].delete(ids=list(ids)))
@@ -252,15 +267,22 @@ class PassageStore:
         return dict(self._call("ledger get", run))
 
     def commit_article(self, record: ArticleRecord) -> None:
-        self._call(
-            "ledger upsert",
-            lambda: self._collections()[1].upsert(
-                ids=[record.article_id],
-                embeddings=[[0.0]],
-                documents=[record.title],
-                metadatas=[record.to_metadata()],
-            ),
-        )
+        self.commit_articles([record])
+
+    def commit_articles(self, records: Sequence[ArticleRecord]) -> None:
+        """Write ledger entries (the commit point), one Chroma call per page: a page commits whole or not
+        at all, so a killed run never leaves a half-written entry."""
+        for start in range(0, len(records), _PAGE):
+            page = records[start : start + _PAGE]
+            self._call(
+                "ledger upsert",
+                lambda p=page: self._collections()[1].upsert(
+                    ids=[r.article_id for r in p],
+                    embeddings=[[0.0]] * len(p),
+                    documents=[r.title for r in p],
+                    metadatas=[r.to_metadata() for r in p],
+                ),
+            )
 
     def forget_article(self, article_id: str) -> None:
         """Remove an article: ledger entry first (it stops being served), then its passages."""

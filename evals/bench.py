@@ -501,8 +501,7 @@ def build_synthetic_store(
             [p.metadata() for p, _ in buffer],
         )
         t1 = time.perf_counter()
-        for record in pending:
-            store.commit_article(record)
+        store.commit_articles(pending)
         seconds["upsert_s"] += t1 - t0
         seconds["commit_s"] += time.perf_counter() - t1
         buffer.clear()
