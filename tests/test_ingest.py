@@ -152,9 +152,7 @@ def test_duplicate_articles_under_other_names_are_skipped(tmp_path: Path, embedd
     assert report.new == 1 and len(report.duplicates) == 1
 
 
-def test_interrupted_write_is_completed_by_the_next_run(
-    tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
-) -> None:
+def test_interrupted_write_is_completed_by_the_next_run(tmp_path: Path, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=tmp_path / "data")
     clean = Settings(data_dir=tmp_path / "clean")
     ingest_paths([SEEDS], clean, embedder=embedder)
