@@ -3,7 +3,8 @@
 Per batch of articles the order of writes is: passages of the new versions (ids carry the content
 hash, so re-writing them is idempotent), then removal of those articles' other passages, then their
 ledger entries (the commit point). A run killed anywhere leaves either the old committed version or
-nothing served for each article; the next run finishes the job. One ingest at a time per data dir (a file lock).
+nothing served for each article; the next run finishes the job.
+One ingest at a time per data dir (a file lock).
 """
 
 from __future__ import annotations
