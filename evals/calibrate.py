@@ -13,6 +13,7 @@ Reports accuracy and balanced accuracy at the judge's own decision (`supports`),
 `score`, and the threshold that maximises accuracy on these rows. Nothing here downloads anything.
 
     python -m evals.calibrate [--embed] [path/to/halueval_qa_sample.jsonl]
+    python -m evals.calibrate --judge local --limit 100 --save   # the LLM judge (slow: a model call a case)
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from tqdm import tqdm
 
-from .judge import HeuristicJudge, Judge
+from .judge import JUDGES, HeuristicJudge, Judge, build_judge, calibration_path, judge_id
 
 __all__ = ["Calibration", "auc", "best_threshold", "calibrate", "cases", "load_rows"]
 
@@ -47,6 +50,7 @@ class Calibration:
     best_threshold: float  # maximises accuracy on these cases (score >= best_threshold)
     best_accuracy: float
     claim_form: str
+    judge: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,7 +113,12 @@ def best_threshold(scores: Sequence[float], labels: Sequence[bool]) -> tuple[flo
     return best
 
 
-def calibrate(judge: Judge, rows: Sequence[dict[str, str]], claim: ClaimForm = "answer") -> Calibration:
+def calibrate(
+    judge: Judge,
+    rows: Sequence[dict[str, str]],
+    claim: ClaimForm = "answer",
+    progress: bool = False,
+) -> Calibration:
     """Score `judge` on the rows (see the module docstring); `claim` picks the claim form."""
     pairs = cases(rows, claim)
     if not pairs:
@@ -117,12 +126,18 @@ def calibrate(judge: Judge, rows: Sequence[dict[str, str]], claim: ClaimForm = "
     prime = getattr(judge, "prime", None)
     if callable(prime):  # batch the embeddings of an embedding judge
         prime([c for c, _, _ in pairs] + sorted({p for _, p, _ in pairs}))
-    scores = [judge.score(c, p) for c, p, _ in pairs]
+    scores = [
+        judge.score(c, p)
+        for c, p, _ in tqdm(pairs, desc="calibrating", unit="case", disable=not progress, leave=False)
+    ]
     labels = np.array([label for _, _, label in pairs], dtype=bool)
-    decided = np.array([judge.supports(c, p) for c, p, _ in pairs], dtype=bool)
+    threshold = getattr(judge, "threshold", None)
+    if isinstance(threshold, int | float):  # supports() is score >= threshold: no second verdict needed
+        decided = np.array(scores) >= threshold
+    else:
+        decided = np.array([judge.supports(c, p) for c, p, _ in pairs], dtype=bool)
     tpr = float(decided[labels].mean()) if labels.any() else 0.0
     tnr = float((~decided[~labels]).mean()) if (~labels).any() else 0.0
-    threshold = getattr(judge, "threshold", None)
     best_t, best_acc = best_threshold(scores, list(labels))
     return Calibration(
         n=len(pairs),
@@ -133,25 +148,69 @@ def calibrate(judge: Judge, rows: Sequence[dict[str, str]], claim: ClaimForm = "
         best_threshold=best_t,
         best_accuracy=best_acc,
         claim_form=claim,
+        judge=str(getattr(judge, "name", type(judge).__name__)),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m evals.calibrate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_SAMPLE)
-    parser.add_argument("--embed", action="store_true", help="mix in MiniLM embeddings (loads the model)")
+    parser.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default="heuristic",
+        help="heuristic (default, instant); local: the in-process model (about 3 s a case on 2 cores); "
+        "openai: the OpenAI-compatible server of ASSISTANT_LLM_BASE_URL / ASSISTANT_LLM_MODEL",
+    )
+    parser.add_argument("--embed", action="store_true", help="heuristic: mix in MiniLM embeddings")
     parser.add_argument("--claim", choices=["answer", "question+answer"], default="answer")
+    parser.add_argument("--limit", type=int, help="only the first N rows (two cases each)")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="save the result as the judge's calibration of record (under evals/calibration/judges/), which "
+        "`python -m evals run --judge ...` shows in its report",
+    )
     args = parser.parse_args(argv)
-    embed = None
-    if args.embed:
-        from assistant.embedding import MiniLMEmbedding
+    from assistant.errors import AssistantError
+    from assistant.settings import Settings
 
-        embed = MiniLMEmbedding(threads=1).encode
-    result = calibrate(HeuristicJudge(embed=embed), load_rows(args.path), claim=args.claim)
-    json.dump(result.to_dict(), sys.stdout, indent=2)
+    settings = Settings()
+    rows = load_rows(args.path)[: args.limit]
+    try:
+        if args.judge == "heuristic":
+            embed = None
+            if args.embed:
+                from assistant.embedding import MiniLMEmbedding
+
+                embed = MiniLMEmbedding(threads=1).encode
+            judge: Judge = HeuristicJudge(embed=embed)
+        else:
+            judge = build_judge(args.judge, settings)
+        started = time.perf_counter()
+        result = calibrate(judge, rows, claim=args.claim, progress=sys.stderr.isatty())
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    record = {
+        **result.to_dict(),
+        "judge": judge_id(args.judge, settings) if not args.embed else "heuristic+embed",
+        "sample": args.path.name,
+        "rows": len(rows),
+        "seconds": round(time.perf_counter() - started, 1),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    json.dump(record, sys.stdout, indent=2)
     print()
+    if args.save:
+        path = calibration_path(record["judge"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"saved as {path}", file=sys.stderr)
     return 0
 
 

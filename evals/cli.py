@@ -24,6 +24,7 @@ Examples:
   python -m evals run evals/sets/seeds_dev evals/sets/clapnq_dev --backend extractive --limit 20
   python -m evals run evals/sets/smoke --backend extractive --fail-under accuracy=0.8
   python -m evals run evals/sets/seeds_dev --pipeline both --limit 10
+  python -m evals run evals/sets/seeds_dev --judge local   # the model judges support, not the heuristic
   python -m evals compare evals/runs/A evals/runs/B
 
 A run writes results.jsonl, summary.json, report.md and report.html (with plots) into --out.
@@ -71,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the baseline's figures in the report of ours (--fail-under then gates ours). The baseline needs "
         "the local or openai backend",
     )
+    run.add_argument(
+        "--judge",
+        choices=["heuristic", "local", "openai"],
+        default="heuristic",
+        help="who decides whether a passage supports a sentence: heuristic (default: deterministic, "
+        "instant), local (the in-process model) or openai (the ASSISTANT_LLM_BASE_URL server); an LLM "
+        "judge adds a few model calls per question",
+    )
     add_archive_flags(run)
     compare = sub.add_parser("compare", help="compare two runs metric by metric and question by question")
     compare.add_argument("run_a", type=Path, metavar="RUN_A", help="run folder (summary.json, results.jsonl)")
@@ -93,12 +102,21 @@ def _gates(specs: list[str]) -> list[tuple[str, float]]:
 
 
 @functools.cache
-def _judge_calibration() -> dict[str, Any]:
-    """The support judge's calibration on the HaluEval sample (about 0.3 s), computed once per process."""
+def _judge_calibration(kind: str, name: str) -> dict[str, Any]:
+    """The calibration of the judge `name` on the HaluEval sample: computed (about 0.3 s, once per
+    process) for the heuristic judge; for an LLM judge, the one saved by `evals.calibrate --save`."""
     from .calibrate import calibrate, load_rows
-    from .judge import HeuristicJudge
+    from .judge import HeuristicJudge, stored_calibration
 
-    return calibrate(HeuristicJudge(), load_rows()).to_dict()
+    if kind == "heuristic":
+        return {**calibrate(HeuristicJudge(), load_rows()).to_dict(), "judge": name}
+    stored = stored_calibration(name)
+    if stored is not None:
+        return stored
+    return {
+        "judge": name,
+        "note": f"not calibrated yet: run `python -m evals.calibrate --judge {kind} --save`",
+    }
 
 
 def _baseline(path: Path | None, set_name: str) -> dict[str, Any] | None:
@@ -171,7 +189,9 @@ def _run(args: argparse.Namespace) -> int:
             ours = baseline = None
             if pipeline in ("ours", "both"):
                 bot = Assistant.from_settings(settings)
-                ours = _ask_set(eval_set, bot, settings, args.limit, "ours" if pipeline == "both" else "")
+                ours = _ask_set(
+                    eval_set, bot, settings, args.limit, "ours" if pipeline == "both" else "", args.judge
+                )
             if pipeline in ("baseline", "both"):
                 from .baseline import BaselineAssistant
 
@@ -183,7 +203,7 @@ def _run(args: argparse.Namespace) -> int:
                 else:
                     baseline_bot = BaselineAssistant.from_settings(settings)
                 label = "baseline" if pipeline == "both" else ""
-                baseline = _ask_set(eval_set, baseline_bot, settings, args.limit, label)
+                baseline = _ask_set(eval_set, baseline_bot, settings, args.limit, label, args.judge)
             runs: list[tuple[str, Path, tuple[dict[str, Any], list[Any]], dict[str, Any] | None]] = []
             if ours is not None and baseline is not None:
                 runs = [
@@ -224,15 +244,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _ask_set(
-    eval_set: Any, bot: Any, settings: Any, limit: int | None, label: str
+    eval_set: Any, bot: Any, settings: Any, limit: int | None, label: str, judge_kind: str = "heuristic"
 ) -> tuple[dict[str, Any], list[Any]]:
     """Ask every question of the set (the first `limit`) of one pipeline: its summary and results."""
+    from .judge import build_judge, judge_id
     from .runner import run_set, summarise_results
 
     bot.warm_up()
+    judge = build_judge(judge_kind, settings, getattr(bot, "chat_model", None))
     total = min(len(eval_set.questions), limit or len(eval_set.questions))
     desc = f"{eval_set.name} ({label})" if label else eval_set.name
-    results = list(tqdm(run_set(eval_set, bot, limit=limit), total=total, desc=desc, unit="q"))
+    results = list(tqdm(run_set(eval_set, bot, judge=judge, limit=limit), total=total, desc=desc, unit="q"))
     summary = summarise_results(results)
     summary["set"] = eval_set.name
     summary["backend"] = bot.backend
@@ -244,7 +266,7 @@ def _ask_set(
         "max_sources": settings.max_sources,
         "chunk_tokens": settings.chunk_tokens,
     }
-    summary["judge"] = dict(_judge_calibration())
+    summary["judge"] = dict(_judge_calibration(judge_kind, judge_id(judge_kind, settings)))
     return summary, results
 
 

@@ -11,25 +11,36 @@ lexical check, calibrated on HaluEval QA (see `evals.calibrate`), not an entailm
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .metrics import STOPWORDS, normalise_answer, split_sentences, strip_markers
 
+if TYPE_CHECKING:
+    from assistant.generation import ChatModel
+    from assistant.settings import Settings
+
 __all__ = [
+    "CALIBRATION_DIR",
     "DEFAULT_THRESHOLD",
+    "JUDGES",
     "PROMPT_PATH",
     "HeuristicJudge",
     "Judge",
     "LLMJudge",
     "PromptError",
+    "build_judge",
+    "calibration_path",
+    "judge_id",
     "load_prompt",
     "parse_verdict",
+    "stored_calibration",
 ]
 
 PROMPT_PATH = Path(__file__).resolve().parent.parent / "prompts" / "judge.txt"
@@ -255,18 +266,83 @@ def parse_verdict(reply: str) -> bool | None:
 class LLMJudge:
     """Asks a chat model (messages -> reply text) whether the passage supports the claim.
 
-    An unparseable reply counts as not supported; the judge never raises on a reply.
+    An unparseable reply counts as not supported; the judge never raises on a reply. Verdicts are cached
+    per (claim, passage): the citation metrics ask the same pair several times (a cache safe to drop).
     """
 
-    def __init__(self, chat: Callable[[list[dict[str, str]]], str], template: str | None = None) -> None:
+    def __init__(
+        self,
+        chat: Callable[[list[dict[str, str]]], str],
+        template: str | None = None,
+        name: str = "llm",
+    ) -> None:
         self.chat = chat
         self.template = template if template is not None else load_prompt()
         self.threshold = 0.5
+        self.name = name
+        self._verdicts: dict[tuple[str, str], float] = {}
+
+    @classmethod
+    def from_model(cls, model: ChatModel, name: str, template: str | None = None) -> LLMJudge:
+        """A judge asking one of the generator's chat models (a reply of a few tokens is enough)."""
+        return cls(lambda messages: model.complete(messages, max_tokens=4), template, name)
 
     def score(self, claim: str, passage: str) -> float:
-        prompt = self.template.format(passage=passage.strip(), claim=strip_markers(claim))
-        reply = self.chat([{"role": "user", "content": prompt}])
-        return 1.0 if parse_verdict(reply) else 0.0
+        key = (strip_markers(claim).strip(), passage.strip())
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            prompt = self.template.format(passage=key[1], claim=key[0])
+            reply = self.chat([{"role": "user", "content": prompt}])
+            verdict = self._verdicts[key] = 1.0 if parse_verdict(reply) else 0.0
+        return verdict
 
     def supports(self, claim: str, passage: str) -> bool:
         return self.score(claim, passage) >= self.threshold
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Choosing a judge, and the calibration of record of each
+
+JUDGES = ("heuristic", "local", "openai")
+CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration" / "judges"
+
+
+def judge_id(kind: str, settings: Settings) -> str:
+    """What a judge's verdicts depend on: its kind and, for an LLM judge, the model."""
+    if kind == "heuristic":
+        return f"heuristic-{DEFAULT_THRESHOLD}"
+    if kind == "local":
+        from assistant.model_files import GGUF_NAME
+
+        return f"local-{GGUF_NAME.removesuffix('.gguf')}"
+    if kind == "openai":
+        return f"openai-{settings.llm_model}"
+    raise ValueError(f"unknown judge {kind!r}: choose one of {', '.join(JUDGES)}")
+
+
+def build_judge(kind: str, settings: Settings, chat_model: ChatModel | None = None) -> Judge:
+    """The judge of `kind`; an LLM judge reuses `chat_model` when it is that backend's model."""
+    name = judge_id(kind, settings)
+    if kind == "heuristic":
+        return HeuristicJudge()
+    from assistant.generation import build_chat_model
+
+    model = chat_model if chat_model is not None and chat_model.name == kind else None
+    model = model or build_chat_model(settings, kind)
+    assert model is not None  # local and openai always have a model
+    return LLMJudge.from_model(model, name)
+
+
+def calibration_path(name: str, directory: Path | None = None) -> Path:
+    directory = CALIBRATION_DIR if directory is None else directory
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "judge"
+    return directory / f"{safe}.json"
+
+
+def stored_calibration(name: str, directory: Path | None = None) -> dict[str, Any] | None:
+    """The calibration saved by `python -m evals.calibrate --judge ... --save` for the judge `name`."""
+    try:
+        data = json.loads(calibration_path(name, directory).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -306,8 +306,14 @@ def _calibration_text(calibration: dict[str, Any] | None) -> str:
     if not calibration:
         return "No judge calibration was given: read the support-based metrics without an error bar."
     metrics = ", ".join(SUPPORT_METRICS)
+    name = f" ({calibration['judge']})" if calibration.get("judge") else ""
+    if not isinstance(calibration.get("accuracy"), int | float):
+        return (
+            f"The support-based metrics ({metrics}) rest on the support judge{name}, which has no "
+            f"calibration: {calibration.get('note', 'none was given')}. Read them without an error bar."
+        )
     return (
-        f"The support-based metrics ({metrics}) rest on the support judge. On HaluEval QA "
+        f"The support-based metrics ({metrics}) rest on the support judge{name}. On HaluEval QA "
         f"(n={calibration.get('n')} cases) it has accuracy {format_value('a', calibration.get('accuracy'))}, "
         f"balanced accuracy {format_value('a', calibration.get('balanced_accuracy'))} and AUC "
         f"{calibration.get('auc', 0):.3f}: it misjudges about one case in "

@@ -212,6 +212,17 @@ def test_write_report_with_no_results(tmp_path: Path) -> None:
     assert (tmp_path / "latency.png").is_file()
 
 
+def test_report_names_the_judge_and_says_when_it_is_uncalibrated(tmp_path: Path) -> None:
+    note = "not calibrated yet: run `python -m evals.calibrate --judge local --save`"
+    write_report(tmp_path / "a", {"overall": {}, "by_kind": {}}, [], {"judge": "local-m", "note": note})
+    text = (tmp_path / "a" / "report.md").read_text(encoding="utf-8")
+    assert "judge (local-m), which has no calibration" in text and "--judge local --save" in text
+    calibrated = {"judge": "local-m", "n": 200, "accuracy": 0.8, "balanced_accuracy": 0.8, "auc": 0.8}
+    write_report(tmp_path / "b", {"overall": {}, "by_kind": {}}, [], calibrated)
+    text = (tmp_path / "b" / "report.md").read_text(encoding="utf-8")
+    assert "judge (local-m). On HaluEval QA (n=200 cases)" in text and "±20 pp" in text
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Compare
 
@@ -289,11 +300,32 @@ def test_cli_run_smoke_writes_report_and_gates(tmp_path: Path, capsys: pytest.Ca
     summary = json.loads((out / "summary.json").read_text())
     assert summary["overall"]["n"] == 12
     assert summary["judge"]["n"] > 0 and 0.5 < summary["judge"]["auc"] <= 1.0
+    assert summary["judge"]["judge"].startswith("heuristic")
     assert f"report: {out / 'report.html'}" in capsys.readouterr().out
 
     out2 = tmp_path / "run2"
     assert main(["run", smoke, *common, "--out", str(out2), "--fail-under", "accuracy=1.01"]) == 1
     assert "gate failed" in capsys.readouterr().err
+
+
+def test_cli_run_with_an_llm_judge_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evals.judge import LLMJudge
+
+    asked: list[str] = []
+    monkeypatch.setattr("evals.judge.CALIBRATION_DIR", tmp_path / "none")
+    monkeypatch.setattr(
+        "evals.judge.build_judge",
+        lambda kind, settings, chat_model=None: LLMJudge(lambda m: asked.append(kind) or "no"),
+    )
+    out = tmp_path / "run"
+    args = ["run", str(ROOT / "evals/sets/smoke"), "--backend", "extractive", "--limit", "3"]
+    assert main([*args, "--data-dir", str(tmp_path / "d"), "--out", str(out), "--judge", "openai"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert asked and set(asked) == {"openai"}
+    assert summary["overall"]["citation_precision"] == 0.0  # the judge said no to every citation
+    assert summary["judge"]["judge"].startswith("openai-") and "not calibrated" in summary["judge"]["note"]
 
 
 def test_cli_unknown_gate_metric_lists_valid_names(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from assistant.settings import Settings
 from evals.calibrate import Calibration, auc, best_threshold, calibrate, cases, load_rows
+from evals.calibrate import main as calibrate_main
 from evals.judge import (
     DEFAULT_THRESHOLD,
     PROMPT_PATH,
@@ -17,8 +18,12 @@ from evals.judge import (
     Judge,
     LLMJudge,
     PromptError,
+    build_judge,
+    calibration_path,
+    judge_id,
     load_prompt,
     parse_verdict,
+    stored_calibration,
 )
 
 HALUEVAL = Path(__file__).resolve().parent.parent / "evals" / "calibration" / "halueval_qa_sample.jsonl"
@@ -140,7 +145,8 @@ class ScriptedChat:
 def test_llm_judge_parses_replies() -> None:
     chat = ScriptedChat("Yes.", "no", "maybe?", "", "No, it does not.", "  YES - the passage says so")
     judge = LLMJudge(chat)
-    verdicts = [judge.supports("The center performs 12,000 procedures [1].", PASSAGE) for _ in range(6)]
+    claim = "The center performs 12,000 procedures [1]."
+    verdicts = [judge.supports(claim, f"{PASSAGE} ({i})") for i in range(6)]  # a new pair each time
     assert verdicts == [True, False, False, False, False, True]
     prompt = chat.prompts[0][0]["content"]
     assert PASSAGE in prompt and "The center performs 12,000 procedures." in prompt and "[1]" not in prompt
@@ -150,7 +156,7 @@ def test_llm_judge_parses_replies() -> None:
 def test_llm_judge_score() -> None:
     judge = LLMJudge(ScriptedChat("yes", "I cannot tell"))
     assert judge.score("claim", "passage") == 1.0
-    assert judge.score("claim", "passage") == 0.0
+    assert judge.score("claim", "another passage") == 0.0
 
 
 @pytest.mark.parametrize(
@@ -226,6 +232,45 @@ def test_calibration_on_synthetic_rows() -> None:
     assert (always.accuracy, always.balanced_accuracy, always.auc) == (0.5, 0.5, 0.5)
 
 
+def test_llm_judge_asks_once_per_case_and_pair() -> None:
+    chat = ScriptedChat(*["yes", "no"] * 3)
+    judge = LLMJudge(chat, name="scripted")
+    result = calibrate(judge, SYNTHETIC)  # 6 cases: one model call each, none repeated for `supports`
+    assert len(chat.prompts) == 6 and not chat.replies
+    assert result.judge == "scripted" and result.accuracy == 1.0
+    # the same claim and passage again (markers and spacing aside): the cached verdict, no call
+    claim, passage, _ = cases(SYNTHETIC)[0]
+    assert judge.supports(f" {claim} [1]", passage + "  ")
+    assert len(chat.prompts) == 6
+
+
+def test_judges_by_name_and_their_stored_calibration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(llm_model="my-model")
+    assert isinstance(build_judge("heuristic", settings), HeuristicJudge)
+    assert judge_id("local", settings).startswith("local-qwen2.5")
+    assert judge_id("openai", settings) == "openai-my-model"
+    with pytest.raises(ValueError, match="unknown judge"):
+        judge_id("oracle", settings)
+
+    class Model:  # the generator's model is reused, not loaded a second time
+        name = "local"
+
+        def complete(self, messages: list[dict[str, str]], *, max_tokens: int) -> str:
+            return "Yes, it does."
+
+    judge = build_judge("local", settings, chat_model=Model())  # type: ignore[arg-type]
+    assert isinstance(judge, LLMJudge) and judge.supports("claim", "passage")
+
+    monkeypatch.setattr("evals.judge.CALIBRATION_DIR", tmp_path)
+    assert stored_calibration("openai-my/model") is None
+    assert calibration_path("openai-my/model").parent == tmp_path
+    assert "/" not in calibration_path("openai-my/model").name
+    monkeypatch.setattr("evals.calibrate.build_judge", lambda kind, s: LLMJudge(lambda m: "yes"))
+    assert calibrate_main(["--judge", "openai", "--limit", "3", "--save"]) == 0
+    saved = stored_calibration(judge_id("openai", Settings()))
+    assert saved is not None and saved["n"] == 6 and saved["rows"] == 3 and saved["accuracy"] == 0.5
+
+
 def test_claim_forms() -> None:
     row = SYNTHETIC[1]
     assert cases([row])[0] == ("1925", row["knowledge"], True)
@@ -240,9 +285,7 @@ def test_claim_forms() -> None:
 
 @pytest.mark.skipif(not HALUEVAL.is_file(), reason="the shared HaluEval sample is not here")
 def test_heuristic_judge_on_the_halueval_sample() -> None:
-    start = time.perf_counter()
     result = calibrate(HeuristicJudge(), load_rows(HALUEVAL))
-    assert time.perf_counter() - start < 5.0
     assert result.n == 600
     # measured: accuracy 0.850, AUC 0.860 (see evals/judge.py)
     assert result.accuracy >= 0.82
