@@ -13,11 +13,13 @@ import fcntl
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from tqdm import tqdm
 
 from assistant.errors import IngestError, IngestLockedError
@@ -197,32 +199,51 @@ def _write(
     report: IngestReport,
     progress: bool,
 ) -> None:
+    """Embed group after group of whole articles; each group's Chroma writes run on a writer thread while
+    the next group is embedded (the embedder keeps the cores busy; the writes mostly wait on Chroma). One
+    write is in flight at a time and groups are written in order, so the commit order is unchanged; a
+    failed write stops the run before the next group is submitted."""
     splitter = PassageSplitter(settings.chunk_tokens, settings.chunk_overlap)
     split = [(article, splitter.split(article)) for article in articles]
     total = sum(len(passages) for _, passages in split)
     bar = tqdm(total=total, desc="embedding", unit="passage", disable=not progress)
-    try:
-        for group in _groups(split, _BATCH_PASSAGES):
-            passages = [p for _, ps in group for p in ps]
-            t0 = time.perf_counter()
-            vectors = embedder.encode([p.embedding_text() for p in passages])
-            report.embed_seconds += time.perf_counter() - t0
-            store.upsert_passages(
-                [p.passage_id for p in passages],
-                vectors,
-                [p.text for p in passages],
-                [p.metadata() for p in passages],
-            )
-            # Then the passages of older versions (or of an interrupted run) go, then the ledger entries
-            # commit the group: a few Chroma calls per group, not three per article.
-            keep = {p.passage_id for p in passages}
-            stored = store.passage_ids_by_article([a.article_id for a, _ in group])
-            store.delete_passages([pid for ids in stored.values() for pid in ids if pid not in keep])
-            store.commit_articles([article_record(a, len(ps)) for a, ps in group])
-            report.passages_written += len(passages)
-            bar.update(len(passages))
-    finally:
-        bar.close()
+    pending: Future[None] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+        try:
+            for group in _groups(split, _BATCH_PASSAGES):
+                passages = [p for _, ps in group for p in ps]
+                t0 = time.perf_counter()
+                vectors = embedder.encode([p.embedding_text() for p in passages])
+                report.embed_seconds += time.perf_counter() - t0
+                if pending is not None:
+                    pending.result()  # the previous group is committed (or its error raised) first
+                pending = writer.submit(_write_group, store, group, passages, vectors)
+                report.passages_written += len(passages)
+                bar.update(len(passages))
+            if pending is not None:
+                pending.result()
+        finally:
+            bar.close()
+
+
+def _write_group(
+    store: PassageStore,
+    group: list[tuple[Article, list[Passage]]],
+    passages: list[Passage],
+    vectors: np.ndarray,
+) -> None:
+    """Passages first, then the passages of older versions (or of an interrupted run) go, then the ledger
+    entries commit the group: a few Chroma calls per group, not three per article."""
+    store.upsert_passages(
+        [p.passage_id for p in passages],
+        vectors,
+        [p.text for p in passages],
+        [p.metadata() for p in passages],
+    )
+    keep = {p.passage_id for p in passages}
+    stored = store.passage_ids_by_article([a.article_id for a, _ in group])
+    store.delete_passages([pid for ids in stored.values() for pid in ids if pid not in keep])
+    store.commit_articles([article_record(a, len(ps)) for a, ps in group])
 
 
 def _groups(
