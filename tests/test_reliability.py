@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -182,3 +184,49 @@ def test_no_secret_in_errors_or_settings_repr(seeded_dir: Path, embedder) -> Non
     with pytest.raises(GeneratorError) as info:
         bot.ask("How many high-tech surgeries a year do the hybrid operating rooms enable?")
     assert key not in str(info.value) and key not in repr(info.value)
+
+
+class _StallingHandler(http.server.BaseHTTPRequestHandler):
+    """An LLM server that accepts the request and then never answers in time."""
+
+    def do_POST(self) -> None:
+        time.sleep(5)
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def test_a_stalled_llm_server_times_out_with_a_clear_error_or_the_fallback(
+    seeded_dir: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StallingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    question = "How many high-tech surgeries a year do the hybrid operating rooms enable?"
+    try:
+        for fallback in (None, "extractive"):
+            settings = Settings(
+                data_dir=seeded_dir,
+                llm_backend="openai",
+                llm_base_url=url,
+                llm_timeout=1,
+                llm_fallback=fallback,
+            )
+            bot = Assistant(
+                settings,
+                HybridRetriever(settings, PassageStore(settings), embedder),
+                OpenAIChatModel(settings),
+                Prompts.load(),
+            )
+            started = time.monotonic()
+            if fallback is None:
+                with pytest.raises(GeneratorError, match="did not answer within 1 s"):
+                    bot.ask(question)
+            else:
+                answer = bot.ask(question)
+                assert "350" in answer.text and answer.backend.startswith("extractive")
+            assert time.monotonic() - started < 4.5  # bounded by the timeout (and one retry), not the server
+    finally:
+        server.shutdown()
