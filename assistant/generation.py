@@ -7,16 +7,24 @@ with a message that says what to check. Temperature is 0: answers are reproducib
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import GeneratorError, ModelUnavailableError
 from .settings import Settings
 
 Messages = list[dict[str, str]]
+
+_N_BATCH = 256
+_STATE_MAGIC = b"news-assistant llama state 1\n"
 
 
 @dataclass
@@ -63,6 +71,7 @@ class LocalChatModel(ChatModel):
         self._lock = threading.Lock()
         self._prefix_states: dict[str, Any] = {}  # system prompt -> state after the fixed prefix
         self._last_system: str | None = None
+        self.prefix_source = ""  # how warm_up() got the prefix: "evaluated" or "file"
 
     def _load(self) -> Any:
         if self._llm is None:
@@ -79,7 +88,7 @@ class LocalChatModel(ChatModel):
                     n_ctx=self.settings.llm_context,
                     n_threads=self.settings.llm_threads,
                     n_threads_batch=self.settings.llm_threads,
-                    n_batch=256,
+                    n_batch=_N_BATCH,
                     chat_format="chatml",
                     verbose=False,
                 )
@@ -92,12 +101,34 @@ class LocalChatModel(ChatModel):
         return len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def warm_up(self, messages: Messages) -> None:
+        """Evaluate the fixed prompt prefix of `messages`, or restore it from the state saved on disk by
+        an earlier process (prompt evaluation runs at ~55 tokens/s on two cores: the ~500-token prefix
+        costs ~9 s to evaluate and ~0.1 s to restore)."""
         with self._lock:
             llm = self._load()
-            llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+            path = self._state_path(messages)
+            if _restore_state_file(llm, path):
+                self.prefix_source = "file"
+            else:
+                llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+                self.prefix_source = "evaluated"
+                _save_state_file(llm, path)
             system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
-            self._prefix_states[system] = llm.save_state()
+            self._prefix_states[system] = _snapshot(llm)
             self._last_system = system
+
+    def _state_path(self, messages: Messages) -> Path:
+        """Where the state after `messages` is kept: named by everything the state depends on."""
+        import llama_cpp
+
+        from .model_files import GGUF_SHA256
+
+        key = json.dumps(
+            [GGUF_SHA256, llama_cpp.__version__, self.settings.llm_context, _N_BATCH, messages],
+            ensure_ascii=False,
+        )
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        return self.settings.model_cache_dir / "prompt-states" / f"{digest}.state"
 
     def _restore_prefix(self, messages: Messages) -> None:
         system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
@@ -121,6 +152,77 @@ class LocalChatModel(ChatModel):
                         yield delta
             except (ValueError, RuntimeError) as exc:
                 raise GeneratorError(f"the local model failed: {exc}") from exc
+
+
+def _snapshot(llm: Any) -> Any:
+    """The model's state (KV cache and evaluated tokens) without llama-cpp-python's copy of the logits
+    buffer, which is only read when every position's logits are kept (logits_all) and is ~150 MB here."""
+    state = llm.save_state()
+    state.scores = state.scores[:1].copy()
+    return state
+
+
+def _save_state_file(llm: Any, path: Path) -> None:
+    """Write the model's state atomically: magic line, JSON header (tokens, checksum), state bytes. A
+    failure to write only costs the next process the prefix evaluation."""
+    state = llm.save_state()
+    header = {
+        "n_tokens": int(state.n_tokens),
+        "input_ids": [int(t) for t in state.input_ids[: state.n_tokens]],
+        "size": int(state.llama_state_size),
+        "sha256": hashlib.sha256(state.llama_state).hexdigest(),
+    }
+    tmp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".state-", dir=path.parent)
+        with os.fdopen(fd, "wb") as out:
+            out.write(_STATE_MAGIC + json.dumps(header).encode("ascii") + b"\n")
+            out.write(state.llama_state)
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError:
+        pass
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+
+
+def _restore_state_file(llm: Any, path: Path) -> bool:
+    """Load a state written by `_save_state_file` into `llm`; False (and the file removed) when it is
+    missing, damaged or does not fit this model."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    try:
+        import numpy as np
+        from llama_cpp import LlamaState
+
+        if not data.startswith(_STATE_MAGIC):
+            raise ValueError("not a state file")
+        line_end = data.index(b"\n", len(_STATE_MAGIC))
+        header = json.loads(data[len(_STATE_MAGIC) : line_end])
+        blob = data[line_end + 1 :]
+        n_tokens = int(header["n_tokens"])
+        if len(blob) != header["size"] or hashlib.sha256(blob).hexdigest() != header["sha256"]:
+            raise ValueError("checksum mismatch")
+        if not 0 < n_tokens <= llm.n_ctx() or len(header["input_ids"]) != n_tokens:
+            raise ValueError("token count does not fit")
+        input_ids = np.zeros(llm.n_ctx(), dtype=np.intc)
+        input_ids[:n_tokens] = header["input_ids"]
+        scores = np.zeros((1, llm.n_vocab()), dtype=np.single)
+        state = LlamaState(input_ids, scores, n_tokens, blob, len(blob), llm._seed)
+    except (ValueError, KeyError, TypeError):
+        path.unlink(missing_ok=True)
+        return False
+    try:
+        llm.load_state(state)
+    except (ValueError, RuntimeError):
+        llm.reset()  # nothing of the half-loaded state is trusted: the prefix is evaluated afresh
+        path.unlink(missing_ok=True)
+        return False
+    return True
 
 
 class OpenAIChatModel(ChatModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from assistant import Assistant, Settings
 from assistant.errors import GeneratorError
-from assistant.generation import OpenAIChatModel
+from assistant.generation import LocalChatModel, OpenAIChatModel
 from assistant.model_files import ensure_gguf
 from assistant.prompts import Prompts
 from assistant.retrieval import HybridRetriever
@@ -58,6 +59,50 @@ def test_prompt_injection_in_the_question_does_not_escape_the_archive(local_assi
     )
     assert answer.refused or all(c.text for c in answer.citations)
     assert "4" not in answer.text.replace("[", "").split()
+
+
+def test_prompt_prefix_state_is_saved_and_restored_by_the_next_process(
+    local_assistant: Assistant, tmp_path: Path
+) -> None:
+    first = local_assistant.chat_model
+    assert isinstance(first, LocalChatModel)
+    settings = first.settings.model_copy(update={"model_cache_dir": tmp_path})  # state files go here
+    prefix = [
+        {"role": "system", "content": f"You answer in one short sentence. (test {uuid.uuid4()})"},
+        {"role": "user", "content": "Name a colour."},
+    ]
+    question = [*prefix[:1], {"role": "user", "content": "What colour is the sky on a clear day?"}]
+
+    def fresh() -> LocalChatModel:
+        """A new model object, as in a new process (the loaded weights are shared to save the load)."""
+        model = LocalChatModel(settings)
+        model._llm = first._load()
+        model._llm.reset()
+        return model
+
+    one = fresh()
+    one.warm_up(prefix)
+    assert one.prefix_source == "evaluated"
+    saved = list((tmp_path / "prompt-states").glob("*.state"))
+    assert len(saved) == 1
+    expected = one.complete(question, max_tokens=12)
+
+    two = fresh()
+    two.warm_up(prefix)
+    assert two.prefix_source == "file"
+    assert two.complete(question, max_tokens=12) == expected
+
+    data = bytearray(saved[0].read_bytes())  # a damaged file is detected, dropped and written anew
+    data[-100] ^= 0xFF
+    saved[0].write_bytes(bytes(data))
+    three = fresh()
+    three.warm_up(prefix)
+    assert three.prefix_source == "evaluated"
+    assert three.complete(question, max_tokens=12) == expected
+    four = fresh()
+    four.warm_up(prefix)
+    assert four.prefix_source == "file"
+    first._last_system = None  # the shared weights' context changed under the session's model
 
 
 @pytest.fixture(scope="module")
