@@ -3,6 +3,7 @@
     python -m evals.bench ingest --articles 2000
     python -m evals.bench retrieval --sizes 1000 10000 100000
     python -m evals.bench answers [--limit 3]
+    python -m evals.bench versus [--limit 3]   # ours vs the plain llama-index pipeline, one run
     python -m evals.bench all
 
 Each section is a function returning a dict (seconds, megabytes, rates) that also names the machine and
@@ -22,6 +23,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,10 +48,10 @@ CLAPNQ = ROOT / "evals" / "sets" / "clapnq_dev"
 SEEDS_DEV = ROOT / "evals" / "sets" / "seeds_dev"
 SEEDS_LARGE = ROOT / "evals" / "sets" / "seeds_large"
 DEFAULT_OUT = ROOT / "evals" / "bench-results.json"
-SECTIONS = ("ingest", "retrieval", "answers")
+SECTIONS = ("ingest", "retrieval", "answers", "versus")
 
 COLD_QUESTION = "How many jobs will the biopharma plant create?"
-BATCH_SIZES = (8, 32, 64, 128)
+BATCH_SIZES = (4, 8, 16, 32, 64)
 LEVER_PASSAGES = 256
 LEVER_REPEATS = 3
 PASSAGE_TOKENS = 150  # synthetic retrieval passages: sentences packed up to about this many tokens
@@ -588,10 +590,13 @@ def answers_section(
             sys.executable, "-m", "assistant", "ask", "--backend", "local",
             "--data-dir", str(local.data_dir), COLD_QUESTION,
         ]  # fmt: skip
+        # Run 1 starts without the saved prompt-prefix state (as the very first start does), so it
+        # evaluates the prefix and saves it; run 2, like every later start, restores it.
+        shutil.rmtree(local.model_cache_dir / "prompt-states", ignore_errors=True)
         cold = []
         for run in (1, 2):
             _say(f"answers: cold start {run} of 2")
-            cold.append(run_child(command, env))
+            cold.append({**run_child(command, env), "prefix": "evaluated" if run == 1 else "restored"})
 
         _say("answers: loading the assistant in-process")
         bot, load_s, _ = timed(lambda: Assistant.from_settings(local))
@@ -646,6 +651,7 @@ def answers_section(
         "in_process": {
             "load_s": load_s,
             "warm_up_s": warm_s,
+            "prefix_source": getattr(bot.chat_model, "prefix_source", ""),
             "rss_after_warm_up_mb": rss_loaded,
             "questions": len(rows),
             "errors": len(rows) - len(ok),
@@ -663,6 +669,137 @@ def answers_section(
         },
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def versus_section(
+    limit: int | None = None, settings: Settings | None = None, workdir: Path | None = None
+) -> dict[str, Any]:
+    """Ours against the plain llama-index pipeline in one run, same embedder and model: ingest (ours vs
+    `VectorStoreIndex.from_documents` with its default ingestion), retrieval (our hybrid retriever vs the
+    stock vector retriever over the same collection) and answers on seeds_dev (time and accuracy)."""
+    from assistant import Assistant
+    from assistant.generation import build_chat_model
+    from assistant.prompts import Prompts
+    from assistant.retrieval import HybridRetriever
+    from assistant.store import PassageStore
+    from ingest import ingest_paths
+
+    from .baseline import SIMILARITY_TOP_K, BaselineAssistant, ingest_default
+    from .judge import HeuristicJudge
+    from .runner import EvalSet, run_set, summarise_results
+
+    started = machine()
+    with tempfile.TemporaryDirectory(prefix="bench-versus-", dir=workdir) as tmp_name:
+        tmp = Path(tmp_name)
+        base = _settings(tmp / "unused", settings, llm_backend="local")
+        embedder, _ = _embedder(base)
+        _first_use(tmp / "scratch", base)
+
+        ingest_rows: list[dict[str, Any]] = []
+        archives: dict[str, tuple[Settings, Settings]] = {}
+        for name, path in (("seeds", SEEDS), ("clapnq_dev", CLAPNQ / "corpus")):
+            _say(f"versus: ingest {name}")
+            ours_s = _settings(tmp / f"ours-{name}", base)
+            theirs_s = _settings(tmp / f"llamaindex-{name}", base)
+            t0 = time.perf_counter()
+            report = ingest_paths([path], ours_s, embedder=embedder)
+            ours_t = time.perf_counter() - t0
+            theirs_t, theirs_passages = ingest_default([path], theirs_s, embedder=embedder)
+            archives[name] = (ours_s, theirs_s)
+            ingest_rows.append(
+                {
+                    "corpus": name,
+                    "articles": report.new,
+                    "ours": {"seconds": ours_t, "passages": report.passages_written},
+                    "llamaindex": {"seconds": theirs_t, "passages": theirs_passages},
+                    "llamaindex_over_ours": theirs_t / ours_t if ours_t else 0.0,
+                }
+            )
+
+        _say("versus: retrieval")
+        ours_s, theirs_s = archives["clapnq_dev"]
+        queries = [q["question"] for q in EvalSet.load(CLAPNQ).questions]
+        ours_r = HybridRetriever(ours_s, PassageStore(ours_s), embedder)
+        ours_r.warm_up()
+        stock = _stock_retriever(theirs_s, embedder, SIMILARITY_TOP_K)
+        for q in queries[:5]:  # warm-up, untimed
+            ours_r.retrieve(q)
+            stock.retrieve(q)
+        ours_ms, stock_ms = [], []
+        for q in queries:
+            t0 = time.perf_counter()
+            ours_r.retrieve(q)
+            t1 = time.perf_counter()
+            stock.retrieve(q)
+            ours_ms.append(1000 * (t1 - t0))
+            stock_ms.append(1000 * (time.perf_counter() - t1))
+        retrieval: dict[str, Any] = {
+            "archive": "clapnq_dev corpus",
+            "queries": len(queries),
+            "ours_ms": spread(ours_ms),
+            "llamaindex_ms": spread(stock_ms),
+            "llamaindex_k": SIMILARITY_TOP_K,
+            "ours_k": ours_s.candidates,
+        }
+
+        _say("versus: answers on seeds_dev (ours, then the llama-index pipeline)")
+        eval_set = EvalSet.load(SEEDS_DEV)
+        ours_s = archives["seeds"][0]
+        bot = Assistant(
+            ours_s,
+            HybridRetriever(ours_s, PassageStore(ours_s), embedder),
+            build_chat_model(ours_s),
+            Prompts.load(),
+        )
+        bot.warm_up()
+        judge = HeuristicJudge()
+        ours_summary = summarise_results(list(run_set(eval_set, bot, judge=judge, limit=limit)))
+        assert bot.chat_model is not None
+        theirs = BaselineAssistant.from_settings(ours_s, chat_model=bot.chat_model, embedder=embedder)
+        theirs.warm_up()
+        theirs_results = list(run_set(eval_set, theirs, judge=judge, limit=limit))  # type: ignore[arg-type]
+        theirs_summary = summarise_results(theirs_results)
+
+    def answers(summary: dict[str, Any]) -> dict[str, Any]:
+        overall = summary["overall"]
+        keep = (
+            *("n", "accuracy", "answerable_right_and_cited", "refusal_recall", "citation_precision"),
+            *("first_token_p50_s", "first_token_p95_s", "total_p50_s", "total_p95_s"),
+        )
+        return {k: overall.get(k) for k in keep}
+
+    ours_a, theirs_a = answers(ours_summary), answers(theirs_summary)
+    return {
+        "machine": started,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "ingest": ingest_rows,
+        "retrieval": retrieval,
+        "answers": {"set": "seeds_dev", "ours": ours_a, "llamaindex": theirs_a},
+        "ratios": {
+            "ingest": [r["llamaindex_over_ours"] for r in ingest_rows],
+            "retrieval_p50": _ratio(retrieval["llamaindex_ms"]["p50"], retrieval["ours_ms"]["p50"]),
+            "answer_total_p50": _ratio(theirs_a.get("total_p50_s"), ours_a.get("total_p50_s")),
+        },
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    return float(a) / float(b) if isinstance(a, int | float) and isinstance(b, int | float) and b else None
+
+
+def _stock_retriever(settings: Settings, embedder: Any, k: int) -> Any:
+    """llama-index's stock vector retriever over the collection `ingest_default` built."""
+    from llama_index.core import VectorStoreIndex
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from assistant.store import _client
+
+    collection = _client(settings).get_collection(f"{settings.collection}-baseline")
+    index = VectorStoreIndex.from_vector_store(
+        ChromaVectorStore(chroma_collection=collection), embed_model=embedder
+    )
+    return index.as_retriever(similarity_top_k=k)
 
 
 def _question_rows(path: Path) -> list[dict[str, Any]]:
@@ -877,7 +1014,15 @@ def render_retrieval(data: dict[str, Any]) -> str:
 def render_answers(data: dict[str, Any]) -> str:
     cold = data["cold_start"]
     cold_rows = [
-        [n, r["returncode"], r["to_output_s"], r["wall_s"], r["cpu_s"], r["peak_rss_mb"]]
+        [
+            n,
+            r.get("prefix", "?"),
+            r["returncode"],
+            r["to_output_s"],
+            r["wall_s"],
+            r["cpu_s"],
+            r["peak_rss_mb"],
+        ]
         for n, r in enumerate(cold["runs"], start=1)
     ]
     p = data["in_process"]
@@ -898,8 +1043,11 @@ def render_answers(data: dict[str, Any]) -> str:
             _header("answers", data),
             f'cold start: python -m assistant ask "{cold["question"]}" (model file cached before: '
             f"{_cell(cold['model_file_cached_before'])})",
-            table(["run", "exit", "to answer s", "to exit s", "cpu s", "peak MB"], cold_rows),
-            f"in-process: load {p['load_s']:.2f} s, warm-up {p['warm_up_s']:.2f} s, RSS after warm-up "
+            table(
+                ["run", "prompt prefix", "exit", "to answer s", "to exit s", "cpu s", "peak MB"], cold_rows
+            ),
+            f"in-process: load {p['load_s']:.2f} s, warm-up {p['warm_up_s']:.2f} s (prefix "
+            f"{p.get('prefix_source') or '?'}), RSS after warm-up "
             f"{p['rss_after_warm_up_mb']:.0f} MB, peak {data['peak_rss_mb']:.0f} MB; {p['questions']} "
             f"questions, {p['refused']} refused, {p['errors']} errors; backends {backends}; "
             f"{data['llm_threads']} threads",
@@ -908,7 +1056,66 @@ def render_answers(data: dict[str, Any]) -> str:
     )
 
 
-RENDER = {"ingest": render_ingest, "retrieval": render_retrieval, "answers": render_answers}
+def render_versus(data: dict[str, Any]) -> str:
+    ingest_rows = [
+        [
+            r["corpus"],
+            r["articles"],
+            r["ours"]["passages"],
+            r["ours"]["seconds"],
+            r["llamaindex"]["passages"],
+            r["llamaindex"]["seconds"],
+            r["llamaindex_over_ours"],
+        ]
+        for r in data["ingest"]
+    ]
+    ret = data["retrieval"]
+    retrieval_rows = [
+        [f"ours (hybrid, k={ret['ours_k']})", ret["ours_ms"]["p50"], ret["ours_ms"]["p95"]],
+        [
+            f"llama-index (vector, k={ret['llamaindex_k']})",
+            ret["llamaindex_ms"]["p50"],
+            ret["llamaindex_ms"]["p95"],
+        ],
+    ]
+    a = data["answers"]
+    names = [
+        ("accuracy", "accuracy"),
+        ("right and cited", "answerable_right_and_cited"),
+        ("refusal recall", "refusal_recall"),
+        ("citation precision", "citation_precision"),
+        ("first token p50 s", "first_token_p50_s"),
+        ("total p50 s", "total_p50_s"),
+        ("total p95 s", "total_p95_s"),
+    ]
+    answer_rows = [[label, a["ours"].get(key), a["llamaindex"].get(key)] for label, key in names]
+    ratios = data["ratios"]
+    return "\n\n".join(
+        [
+            _header("versus (the plain llama-index pipeline, same embedder and model)", data),
+            "ingest, fresh archive (llama-index: SimpleDirectoryReader + VectorStoreIndex.from_documents):",
+            table(
+                ["corpus", "articles", "ours passages", "ours s", "l-i passages", "l-i s", "l-i/ours"],
+                ingest_rows,
+            ),
+            f"retrieval over the {ret['archive']}, {ret['queries']} queries, milliseconds:",
+            table(["", "p50", "p95"], retrieval_rows),
+            f"answers on {a['set']} (heuristic judge):",
+            table(["", "ours", "llama-index"], answer_rows),
+            "llama-index / ours: ingest "
+            + ", ".join(f"{r:.2f}x" for r in ratios["ingest"])
+            + f"; retrieval p50 {_cell(ratios['retrieval_p50'])}x; answer total p50 "
+            + f"{_cell(ratios['answer_total_p50'])}x",
+        ]
+    )
+
+
+RENDER = {
+    "ingest": render_ingest,
+    "retrieval": render_retrieval,
+    "answers": render_answers,
+    "versus": render_versus,
+}
 
 
 # --- command line -----------------------------------------------------------------------------------------
@@ -938,7 +1145,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--warmup", type=int, default=5, help="retrieval: untimed warm-up queries first (default 5)"
     )
-    parser.add_argument("--limit", type=int, help="answers: only the first N seeds_dev questions")
+    parser.add_argument("--limit", type=int, help="answers, versus: only the first N seeds_dev questions")
     parser.add_argument(
         "--fresh-model-cache",
         action="store_true",
@@ -961,6 +1168,8 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return ingest_section(args.articles, args.seed, workdir=args.workdir)
     if name == "retrieval":
         return retrieval_section(args.sizes, args.queries, args.warmup, args.seed, workdir=args.workdir)
+    if name == "versus":
+        return versus_section(args.limit, workdir=args.workdir)
     return answers_section(args.limit, args.fresh_model_cache, workdir=args.workdir)
 
 

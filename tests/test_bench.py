@@ -158,3 +158,54 @@ def test_retrieval_section_tiny(tmp_path: Path, embedder) -> None:  # type: igno
     assert row["hits_mean"] > 0
     assert "retrieve, milliseconds" in render_retrieval(result)
     assert list(tmp_path.iterdir()) == []  # the temporary data dir is gone
+
+
+def test_stock_retriever_reads_the_collection_the_default_ingestion_built(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from assistant.settings import Settings
+    from evals.baseline import ingest_default
+    from evals.bench import SEEDS, _stock_retriever
+
+    settings = Settings(data_dir=tmp_path / "d")
+    _, passages = ingest_default([SEEDS], settings, embedder=embedder)
+    nodes = _stock_retriever(settings, embedder, 3).retrieve("How many jobs will the biopharma plant create?")
+    assert 0 < len(nodes) <= min(3, passages)
+    assert any("180" in n.node.get_content() for n in nodes)
+
+
+def test_render_versus_shows_both_pipelines_and_the_ratios() -> None:
+    from evals.bench import render_versus
+
+    side = {"n": 23, "accuracy": 0.9, "total_p50_s": 5.0, "first_token_p50_s": 4.0}
+    data = {
+        "machine": {
+            "date": "2026-11-24",
+            "cores": 2,
+            "cpu_model": "x",
+            "memory_gb": 23.5,
+            "load_average": [0, 0, 0],
+        },
+        "load_average_after": [0, 0, 0],
+        "ingest": [
+            {
+                "corpus": "seeds",
+                "articles": 10,
+                "ours": {"seconds": 2.0, "passages": 29},
+                "llamaindex": {"seconds": 3.0, "passages": 12},
+                "llamaindex_over_ours": 1.5,
+            }
+        ],
+        "retrieval": {
+            "archive": "clapnq_dev corpus",
+            "queries": 120,
+            "ours_ms": spread([10.0, 12.0]),
+            "llamaindex_ms": spread([5.0, 6.0]),
+            "ours_k": 20,
+            "llamaindex_k": 4,
+        },
+        "answers": {"set": "seeds_dev", "ours": side, "llamaindex": {**side, "total_p50_s": 17.5}},
+        "ratios": {"ingest": [1.5], "retrieval_p50": 0.5, "answer_total_p50": 3.5},
+    }
+    text = render_versus(data)
+    assert "ingest 1.50x" in text and "answer total p50 3.50x" in text
+    assert "llama-index (vector, k=4)" in text and "ours (hybrid, k=20)" in text
+    assert "17.5" in text
