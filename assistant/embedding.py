@@ -171,6 +171,7 @@ class RemoteEmbedding(BaseEmbedding):
 
 
 Embedder = MiniLMEmbedding | RemoteEmbedding
+_REMOTE_MIN_BATCH = 64  # one HTTP request per few passages would be all latency
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -179,6 +180,6 @@ def build_embedder(settings: Settings) -> Embedder:
         return RemoteEmbedding(
             base_url=settings.embed_base_url,
             model_name=settings.embed_model,
-            embed_batch_size=settings.embed_batch,
+            embed_batch_size=max(settings.embed_batch, _REMOTE_MIN_BATCH),
         )
     return MiniLMEmbedding(threads=settings.embed_threads, embed_batch_size=settings.embed_batch)
