@@ -66,6 +66,7 @@ class Assistant:
         self.prompts = prompts
         self.fallback = fallback
         self.count_tokens = _token_counter()
+        self._prefix_ready = False  # the model's fixed prompt prefix is evaluated (or restored)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, backend: str | None = None) -> Assistant:
@@ -85,8 +86,14 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the embedder, the lexical index and the model, and evaluate the fixed prompt prefix."""
         self.retriever.warm_up()
-        if self.chat_model is not None:
+        self._warm_model()
+
+    def _warm_model(self) -> None:
+        """Prepare the fixed prompt prefix once, before the first answer (a local model restores it from
+        disk when an earlier process saved it), whether or not `warm_up()` was called."""
+        if self.chat_model is not None and not self._prefix_ready:
             self.chat_model.warm_up(self.prompts.answer_messages("warm up", []))
+            self._prefix_ready = True
 
     # --- public API ---------------------------------------------------------------------------------------
     def ask(
@@ -146,6 +153,7 @@ class Assistant:
         t0 = time.perf_counter()
         if self.chat_model is not None:
             try:
+                self._warm_model()
                 messages = self.prompts.answer_messages(standalone, [_prompt_passage(p) for p in passages])
                 for delta in self.chat_model.stream(messages, max_tokens=self.settings.llm_max_tokens):
                     clock.mark_first()

@@ -72,6 +72,30 @@ def test_a_grounded_answer_keeps_its_valid_citation(seeded_dir: Path, embedder) 
         answer.text = "changed"  # type: ignore[misc]
 
 
+def test_the_prompt_prefix_is_prepared_once_before_the_first_answer(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    class Warming(ScriptedChat):
+        def __init__(self, *replies: str) -> None:
+            super().__init__(*replies)
+            self.events: list[str] = []
+
+        def warm_up(self, messages: Messages) -> None:
+            self.events.append("warm_up")
+            assert messages == Prompts.load().answer_messages("warm up", [])
+
+        def stream(
+            self, messages: Messages, *, max_tokens: int, stop: list[str] | None = None
+        ) -> Iterator[str]:
+            self.events.append("stream")
+            return super().stream(messages, max_tokens=max_tokens, stop=stop)
+
+    reply = "The plant is expected to create more than 180 permanent jobs [1]."
+    chat = Warming(reply, reply)
+    bot = make_bot(seeded_dir, embedder, chat)  # no warm_up() call, as in `python -m assistant ask`
+    for _ in range(2):
+        assert "180" in bot.ask("How many jobs will the biopharma plant create?").text
+    assert chat.events == ["warm_up", "stream", "stream"]
+
+
 def test_markers_to_missing_passages_are_dropped_and_renumbered(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     chat = ScriptedChat("The plant will create more than 180 permanent jobs [9][1].")
     answer = make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
