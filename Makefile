@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(VENV)/bin/pip install --quiet uv==0.13.8
 	$(UV) pip install --python $(PY) -r requirements.lock
 	$(UV) pip install --python $(PY) --no-deps -e .
+	$(PY) -m assistant prepare
 	touch $(STAMP)
 
 ## run: install, ingest seeds/ when the archive is empty, start the chat UI on http://127.0.0.1:7860

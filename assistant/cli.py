@@ -20,6 +20,7 @@ Examples:
   python -m assistant ask --json --backend extractive "Who chairs the Digital Assets Committee?"
   python -m assistant chat
   python -m assistant serve --seed seeds        # the chat UI on http://127.0.0.1:7860
+  python -m assistant prepare                   # one-off model set-up (make install runs it)
 
 Backends: local (default; Qwen2.5-Coder-1.5B in-process), openai (ASSISTANT_LLM_BASE_URL: vLLM,
 llama.cpp server, Ollama), extractive (no model: the best supporting sentences, verbatim).
@@ -57,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="a terminal chat that keeps the conversation for follow-ups")
     common(chat)
 
+    prepare = sub.add_parser(
+        "prepare",
+        help="assemble and verify the local model and save its evaluated prompt prefix (make install runs "
+        "it), so the first start is as quick as later ones",
+    )
+    add_archive_flags(prepare)
+
     serve = sub.add_parser("serve", help="start the chat UI")
     serve.add_argument("--host", dest="ui_host", help="bind address (ASSISTANT_UI_HOST, default 127.0.0.1)")
     serve.add_argument("--port", dest="ui_port", type=int, help="port (ASSISTANT_UI_PORT, default 7860)")
@@ -69,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
+        if args.command == "prepare":
+            return prepare(settings)
         if args.seed is not None:
             seed_if_empty(settings, args.seed)
         if args.command == "serve":
@@ -87,6 +97,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def prepare(settings: Settings) -> int:
+    """Do the local model's one-off work now: assemble the GGUF (checksum verified) and evaluate and save
+    the fixed prompt prefix that every later process restores."""
+    from .generation import build_chat_model
+    from .prompts import Prompts
+
+    model = build_chat_model(settings, "local")
+    assert model is not None
+    print("Preparing the local model (the first time: about 30 s) ...", file=sys.stderr)
+    model.warm_up(Prompts.load().answer_messages("warm up", []))
+    source = getattr(model, "prefix_source", "")
+    done = "already prepared" if source == "file" else "prompt prefix evaluated and saved"
+    print(f"local model ready in {settings.model_cache_dir} ({done})", file=sys.stderr)
+    return 0
 
 
 def seed_if_empty(settings: Settings, seed: Path) -> None:

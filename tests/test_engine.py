@@ -251,3 +251,28 @@ def test_answer_type_check() -> None:
     assert answers_the_question("When was she appointed?", "In December 2019 [1].")
     assert not answers_the_question("Since when has she served?", "She served on the council [1].")
     assert answers_the_question("Who chairs the committee?", "Gizzat Baiturssynov [1].")
+
+
+def test_cli_prepare_warms_the_local_model_with_the_engines_prefix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from assistant import cli
+
+    warmed: list[Messages] = []
+
+    class Local(ScriptedChat):
+        name = "local"
+        prefix_source = "evaluated"
+
+        def warm_up(self, messages: Messages) -> None:
+            warmed.append(messages)
+
+    built: list[str] = []
+    monkeypatch.setattr(
+        "assistant.generation.build_chat_model",
+        lambda settings, backend=None: built.append(backend) or Local(),
+    )
+    assert cli.main(["prepare", "--data-dir", str(tmp_path)]) == 0
+    assert built == ["local"]
+    assert warmed == [Prompts.load().answer_messages("warm up", [])]  # the very prefix answers start with
+    assert "prompt prefix evaluated and saved" in capsys.readouterr().err
