@@ -16,6 +16,7 @@ from tqdm import tqdm
 from assistant.errors import AssistantError
 from assistant.settings import add_archive_flags, settings_from_args
 
+from .judge import JUDGES
 from .metrics import metric_spec
 
 _EPILOG = """\
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--judge",
-        choices=["heuristic", "local", "openai"],
+        choices=JUDGES,
         default="heuristic",
         help="who decides whether a passage supports a sentence: heuristic (default: deterministic, "
         "instant), local (the in-process model) or openai (the ASSISTANT_LLM_BASE_URL server); an LLM "
