@@ -107,14 +107,16 @@ class LocalChatModel(ChatModel):
         with self._lock:
             llm = self._load()
             path = self._state_path(messages)
-            if _restore_state_file(llm, path):
+            state = _restore_state_file(llm, path)
+            if state is not None:
                 self.prefix_source = "file"
             else:
                 llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
                 self.prefix_source = "evaluated"
-                _save_state_file(llm, path)
+                state = _snapshot(llm)
+                _save_state_file(state, path)
             system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
-            self._prefix_states[system] = _snapshot(llm)
+            self._prefix_states[system] = state
             self._last_system = system
 
     def _state_path(self, messages: Messages) -> Path:
@@ -162,10 +164,9 @@ def _snapshot(llm: Any) -> Any:
     return state
 
 
-def _save_state_file(llm: Any, path: Path) -> None:
-    """Write the model's state atomically: magic line, JSON header (tokens, checksum), state bytes. A
+def _save_state_file(state: Any, path: Path) -> None:
+    """Write a model state atomically: magic line, JSON header (tokens, checksum), state bytes. A
     failure to write only costs the next process the prefix evaluation."""
-    state = llm.save_state()
     header = {
         "n_tokens": int(state.n_tokens),
         "input_ids": [int(t) for t in state.input_ids[: state.n_tokens]],
@@ -188,13 +189,13 @@ def _save_state_file(llm: Any, path: Path) -> None:
             Path(tmp_name).unlink(missing_ok=True)
 
 
-def _restore_state_file(llm: Any, path: Path) -> bool:
-    """Load a state written by `_save_state_file` into `llm`; False (and the file removed) when it is
-    missing, damaged or does not fit this model."""
+def _restore_state_file(llm: Any, path: Path) -> Any:
+    """Load a state written by `_save_state_file` into `llm` and return it; None (and the file removed)
+    when it is missing, damaged or does not fit this model."""
     try:
         data = path.read_bytes()
     except OSError:
-        return False
+        return None
     try:
         import numpy as np
         from llama_cpp import LlamaState
@@ -215,14 +216,14 @@ def _restore_state_file(llm: Any, path: Path) -> bool:
         state = LlamaState(input_ids, scores, n_tokens, blob, len(blob), llm._seed)
     except (ValueError, KeyError, TypeError):
         path.unlink(missing_ok=True)
-        return False
+        return None
     try:
         llm.load_state(state)
     except (ValueError, RuntimeError):
         llm.reset()  # nothing of the half-loaded state is trusted: the prefix is evaluated afresh
         path.unlink(missing_ok=True)
-        return False
-    return True
+        return None
+    return state
 
 
 class OpenAIChatModel(ChatModel):

@@ -266,9 +266,6 @@ class PassageStore:
 
         return dict(self._call("ledger get", run))
 
-    def commit_article(self, record: ArticleRecord) -> None:
-        self.commit_articles([record])
-
     def commit_articles(self, records: Sequence[ArticleRecord]) -> None:
         """Write ledger entries (the commit point), one Chroma call per page: a page commits whole or not
         at all, so a killed run never leaves a half-written entry."""

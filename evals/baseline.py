@@ -235,15 +235,11 @@ class BaselineAssistant:
     def engine(self) -> Any:
         """`CitationQueryEngine.from_args` over `VectorStoreIndex.from_vector_store` (built on first use)."""
         if self._engine is None:
-            from llama_index.core import VectorStoreIndex
             from llama_index.core.query_engine import CitationQueryEngine
-            from llama_index.vector_stores.chroma import ChromaVectorStore
 
             assert self.store is not None
             collection = self.store._collections()[0]  # the very collection our pipeline queries
-            index = VectorStoreIndex.from_vector_store(
-                ChromaVectorStore(chroma_collection=collection), embed_model=self.embedder
-            )
+            index = vector_index(collection, self.embedder)
             self._engine = CitationQueryEngine.from_args(
                 index,
                 llm=self.llm,
@@ -412,6 +408,16 @@ def map_citations(
             )
         )
     return tuple(out)
+
+
+def vector_index(collection: Any, embedder: Embedder) -> Any:
+    """llama-index's stock `VectorStoreIndex` over an existing Chroma collection."""
+    from llama_index.core import VectorStoreIndex
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    return VectorStoreIndex.from_vector_store(
+        ChromaVectorStore(chroma_collection=collection), embed_model=embedder
+    )
 
 
 # --- llama-index's default ingestion (for the ingest speed comparison) --------------------------------------

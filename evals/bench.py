@@ -790,16 +790,12 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 def _stock_retriever(settings: Settings, embedder: Any, k: int) -> Any:
     """llama-index's stock vector retriever over the collection `ingest_default` built."""
-    from llama_index.core import VectorStoreIndex
-    from llama_index.vector_stores.chroma import ChromaVectorStore
-
     from assistant.store import _client
 
+    from .baseline import vector_index
+
     collection = _client(settings).get_collection(f"{settings.collection}-baseline")
-    index = VectorStoreIndex.from_vector_store(
-        ChromaVectorStore(chroma_collection=collection), embed_model=embedder
-    )
-    return index.as_retriever(similarity_top_k=k)
+    return vector_index(collection, embedder).as_retriever(similarity_top_k=k)
 
 
 def _question_rows(path: Path) -> list[dict[str, Any]]:

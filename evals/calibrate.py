@@ -181,9 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = Settings()
     rows = load_rows(args.path)[: args.limit]
+    embed = None  # the embedder mixed into the heuristic judge (--embed)
     try:
         if args.judge == "heuristic":
-            embed = None
             if args.embed:
                 from assistant.embedding import MiniLMEmbedding
 
@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     record = {
         **result.to_dict(),
-        "judge": judge_id(args.judge, settings) if not args.embed else "heuristic+embed",
+        "judge": "heuristic+embed" if embed is not None else judge_id(args.judge, settings),
         "sample": args.path.name,
         "rows": len(rows),
         "seconds": round(time.perf_counter() - started, 1),
