@@ -14,7 +14,8 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any
 
 from .context import ContextPassage, numbered, rank_sentences, with_excerpts
@@ -102,12 +103,13 @@ class Assistant:
         history: History | None = None,
         *,
         max_sources: int | None = None,
-        published_between: tuple[datetime | None, datetime | None] | None = None,
+        published_between: tuple[date | None, date | None] | None = None,
     ) -> Answer:
         """The answer to `question`, given the conversation so far (OpenAI/Gradio "messages" form).
 
-        `max_sources` caps the passages the answer may use; `published_between` limits the archive to
-        articles published in that range (either end may be None).
+        `max_sources` (a whole number, 1 to 20) caps the passages the answer may use; `published_between`
+        limits the archive to articles published in that range: two `date`s or `datetime`s, either may be
+        None; a `date` end includes that whole day. Anything else raises `QuestionError`.
         """
         answer: Answer | None = None
         for event in self.stream(
@@ -124,17 +126,19 @@ class Assistant:
         history: History | None = None,
         *,
         max_sources: int | None = None,
-        published_between: tuple[datetime | None, datetime | None] | None = None,
+        published_between: tuple[date | None, date | None] | None = None,
     ) -> Iterator[StreamEvent]:
         """Text deltas as the answer is generated, then the final, grounded `Answer` (see `ask`)."""
         clock = _Clock(time.perf_counter())
         question = self._validate(question)
+        date_filter = _date_filter(published_between)
+        max_sources = _max_sources(max_sources)
         t0 = time.perf_counter()
         standalone = self._condense(question, history or [])
         t_condense = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        retrieval = self.retriever.retrieve(standalone, date_filter=_date_filter(published_between))
+        retrieval = self.retriever.retrieve(standalone, date_filter=date_filter)
         t_retrieve = time.perf_counter() - t0
         retrieved = tuple(h.passage_id for h in retrieval.hits)
         timing = {"condense": t_condense, "retrieve": t_retrieve}
@@ -295,15 +299,52 @@ class Assistant:
         )
 
 
-def _date_filter(between: tuple[datetime | None, datetime | None] | None) -> DateRange | None:
-    if not between or (between[0] is None and between[1] is None):
+MAX_SOURCES_LIMIT = 20
+
+
+def _max_sources(value: object) -> int | None:
+    """`max_sources` as given through the API: None (the setting) or a whole number from 1 to 20."""
+    if value is None:
         return None
-    start, end = between
-    lo = int(start.replace(tzinfo=start.tzinfo or UTC).timestamp()) if start else 0
-    hi = int(end.replace(tzinfo=end.tzinfo or UTC).timestamp()) if end else 2**40
-    if hi <= lo:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SOURCES_LIMIT:
+        raise QuestionError(
+            f"max_sources must be a whole number from 1 to {MAX_SOURCES_LIMIT} (got {value!r})"
+        )
+    return value
+
+
+def _bound(value: object, which: str, *, end: bool) -> int | None:
+    """Epoch seconds of one end of a date range; a `date` end includes that whole day."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value + timedelta(days=1) if end else value, clock_time())
+    else:
+        raise QuestionError(
+            f"published_between takes two dates (datetime.date or datetime.datetime, or None for an open "
+            f"end); its {which} is {type(value).__name__} {value!r}"
+        )
+    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp())
+
+
+def _date_filter(between: object) -> DateRange | None:
+    """The publication-date filter a caller chose: None, or a (start, end) pair of dates."""
+    if between is None:
+        return None
+    if not isinstance(between, tuple | list) or len(between) != 2:
+        raise QuestionError(
+            "published_between takes a pair (start, end) of dates, either of which may be None; "
+            f"got {between!r}"
+        )
+    lo = _bound(between[0], "start", end=False)
+    hi = _bound(between[1], "end", end=True)
+    if lo is None and hi is None:
+        return None
+    if lo is not None and hi is not None and hi <= lo:
         raise QuestionError("the date range is empty: its end is before its start")
-    return DateRange(lo, hi, True, "the chosen dates")
+    return DateRange(lo or 0, 2**40 if hi is None else hi, True, "the chosen dates")
 
 
 def _prompt_passage(p: ContextPassage) -> PromptPassage:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigError
@@ -57,7 +57,9 @@ class Settings(BaseSettings):
 
     # --- generation -------------------------------------------------------------------------------------
     llm_backend: Backend = "local"
-    llm_fallback: Backend | None = Field("extractive", description="Backend used when the chosen one fails.")
+    llm_fallback: Literal["extractive"] | None = Field(
+        "extractive", description="Answer extractively when the model backend fails; empty: fail instead."
+    )
     llm_base_url: str | None = None
     llm_model: str = "default"
     llm_api_key: SecretStr = SecretStr("")
@@ -76,6 +78,23 @@ class Settings(BaseSettings):
     )
     ui_max_upload_mb: float = Field(10.0, gt=0)
     ui_max_upload_files: int = Field(20, ge=1)
+
+    @field_validator("llm_fallback", mode="before")
+    @classmethod
+    def _no_fallback(cls, value: object) -> object:
+        """An empty value (`ASSISTANT_LLM_FALLBACK=`) or "none" turns the fallback off."""
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "off")):
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(
+                f"ASSISTANT_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than ASSISTANT_CHUNK_TOKENS "
+                f"({self.chunk_tokens}): neighbouring passages overlap by part of a passage"
+            )
+        return self
 
     @field_validator("ui_auth", mode="before")
     @classmethod

@@ -14,8 +14,8 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _INVISIBLE = dict.fromkeys(
-    c for c in range(0x110000) if unicodedata.category(chr(c)) in ("Cc", "Cf") and chr(c) not in "\n\t"
-)
+    c for c in range(0x110000) if unicodedata.category(chr(c)) in ("Cc", "Cf", "Cs") and chr(c) not in "\n\t"
+)  # control, format (zero-width) and lone surrogate code points (undecodable bytes from a terminal)
 
 STOPWORDS = frozenset(
     """
@@ -38,7 +38,7 @@ _NUMBER_WORDS = {
 
 
 def clean_question(text: str) -> str:
-    """Drop control and zero-width characters, collapse whitespace."""
+    """Drop control, zero-width and lone surrogate characters, collapse whitespace."""
     return " ".join(text.translate(_INVISIBLE).split())
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +173,7 @@ class ChatBackend:
                 history,
                 "",
             )
-        between = (_as_datetime(date_from), _as_datetime(date_to))
+        between = (_as_date(date_from), _as_date(date_to))  # whole days: "until" includes its day
         draft = ""
         try:
             bot = self.assistant()
@@ -262,15 +262,18 @@ class ChatBackend:
         return "\n\n".join(lines)
 
 
-def _as_datetime(value: Any) -> datetime | None:
+def _as_date(value: Any) -> date | None:
+    """The day a date-only picker holds (Gradio gives a datetime, a timestamp or an ISO string)."""
     if value in (None, "", 0):
         return None
     if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
         return value
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value))
+        return datetime.fromtimestamp(float(value)).date()
     try:
-        return datetime.fromisoformat(str(value))
+        return datetime.fromisoformat(str(value)).date()
     except ValueError:
         return None
 
