@@ -23,6 +23,10 @@ class ArchiveUnavailableError(AssistantError):
     """The Chroma store cannot be reached or opened."""
 
 
+class ArchiveDamagedError(ArchiveUnavailableError):
+    """The archive's files exist but are damaged (e.g. an empty or truncated database)."""
+
+
 class EmptyArchiveError(AssistantError):
     """The archive holds no passages yet; ingest articles first."""
 

@@ -111,7 +111,8 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex | None:
-        """The saved index, or None when there is none or it is unreadable (it will be rebuilt)."""
+        """The saved index, or None when there is none or it is damaged in any way (it will be rebuilt):
+        unreadable or truncated files, or parts that disagree on the number of passages."""
         import bm25s
 
         try:
@@ -122,9 +123,18 @@ class LexicalIndex:
                 retriever = bm25s.BM25.load(str(directory / "bm25"), mmap=True, show_progress=False)
             else:
                 retriever = bm25s.BM25()
-        except (OSError, ValueError, KeyError):
+            stamp = str(meta["stamp"])
+            consistent = (
+                isinstance(ids, list)
+                and all(isinstance(i, str) for i in ids)
+                and int(meta["passages"]) == len(ids) == len(published)
+                and (not ids or _scores_consistent(retriever, len(ids)))
+            )
+        except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError):
             return None
-        return cls(retriever, list(ids), published, str(meta["stamp"]))
+        if not consistent:
+            return None
+        return cls(retriever, ids, published, stamp)
 
     @staticmethod
     def saved_stamp(directory: Path) -> str | None:
@@ -134,14 +144,27 @@ class LexicalIndex:
             return None
 
 
+def _scores_consistent(retriever: object, documents: int) -> bool:
+    """The BM25 score matrix (CSC: one column per term) holds `documents` passages and is whole."""
+    scores = getattr(retriever, "scores", None) or {}
+    data, indices, indptr = scores.get("data"), scores.get("indices"), scores.get("indptr")
+    if data is None or indices is None or indptr is None or len(indptr) == 0:
+        return False
+    return (
+        int(scores.get("num_docs", -1)) == documents
+        and len(data) == len(indices)
+        and int(indptr[-1]) == len(data)
+    )
+
+
 def _stemmer() -> object:
     import Stemmer
 
     return Stemmer.Stemmer("english")
 
 
-def rebuild_lexical_index(store: PassageStore, directory: Path) -> LexicalIndex:
-    """Build the BM25 index of the committed archive (no leftovers of interrupted runs) and save it."""
+def build_lexical_index(store: PassageStore) -> LexicalIndex:
+    """The BM25 index of the committed archive (no leftovers of interrupted runs), in memory."""
     committed = store.articles()
     valid = {(rec.article_id, rec.content_hash) for rec in committed.values()}
     triples = (
@@ -149,6 +172,11 @@ def rebuild_lexical_index(store: PassageStore, directory: Path) -> LexicalIndex:
         for p in store.iter_passages()
         if (p.metadata.get("article_id"), p.metadata.get("content_hash")) in valid
     )
-    index = LexicalIndex.build(triples, ledger_stamp(valid))
+    return LexicalIndex.build(triples, ledger_stamp(valid))
+
+
+def rebuild_lexical_index(store: PassageStore, directory: Path) -> LexicalIndex:
+    """Build the BM25 index of the committed archive and save it."""
+    index = build_lexical_index(store)
     index.save(directory)
     return index

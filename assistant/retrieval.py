@@ -11,6 +11,7 @@ of an interrupted ingest) are never returned.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import numpy as np
 from .dates import DateRange, find_date_range
 from .embedding import Embedder
 from .errors import EmptyArchiveError
-from .lexical import LexicalIndex, ledger_stamp, rebuild_lexical_index
+from .lexical import LexicalIndex, build_lexical_index, ledger_stamp
 from .settings import Settings
 from .store import PassageStore, StoredPassage
 
@@ -101,7 +102,9 @@ class HybridRetriever:
             stamp = ledger_stamp(committed.items())
             index = LexicalIndex.load(self._index_dir)
             if index is None or index.stamp != stamp:
-                index = rebuild_lexical_index(self.store, self._index_dir)
+                index = build_lexical_index(self.store)
+                with contextlib.suppress(OSError):  # a read-only archive: the index lives in memory
+                    index.save(self._index_dir)
             self._snapshot = _Snapshot(index, committed, self._stamp_mtime())
             return self._snapshot
 

@@ -15,15 +15,21 @@ passed in, so nothing is ever downloaded.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .errors import ArchiveUnavailableError
+from .errors import ArchiveDamagedError, ArchiveUnavailableError
 from .settings import Settings
 
 _PAGE = 2000
+_EXACT_SEARCH_LIMIT = 50_000  # most filtered passages scanned exactly when the HNSW search comes up short
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 @dataclass(frozen=True)
@@ -74,20 +80,79 @@ class ArticleRecord:
         }
 
 
-def _client(settings: Settings) -> Any:
+def _client(settings: Settings) -> tuple[Any, tempfile.TemporaryDirectory[str] | None]:
+    """The Chroma client, and the private copy it reads when the embedded archive is read-only."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
         if settings.chroma_host:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
             )
-        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+            return client, None
+        _check_embedded(settings)
+        if _is_read_only(settings.chroma_dir):
+            copy = _read_only_copy(settings.chroma_dir)
+            return chromadb.PersistentClient(path=copy.name, settings=chroma_settings), copy
+        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings), None
+    except ArchiveUnavailableError:
+        raise
     except Exception as exc:  # chromadb raises plain ValueError/ConnectionError/etc. here
         raise ArchiveUnavailableError(_where(settings) + f" cannot be opened: {exc}") from exc
+
+
+def _check_embedded(settings: Settings) -> None:
+    """The embedded store's folder is usable and its database, if any, is a whole SQLite file.
+
+    An empty or foreign `chroma.sqlite3` would otherwise be opened as a new, empty archive (and the next
+    ingest would silently start over in it)."""
+    for folder in (settings.data_dir, settings.chroma_dir):
+        if folder.exists() and not folder.is_dir():
+            raise ArchiveUnavailableError(
+                f"{folder} is a file, not a folder: point ASSISTANT_DATA_DIR (--data-dir) at a folder"
+            )
+    database = settings.chroma_dir / "chroma.sqlite3"
+    if database.exists():
+        with open(database, "rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+        if header != _SQLITE_HEADER:
+            state = "an empty file" if not header else "not a SQLite database"
+            raise ArchiveDamagedError(
+                f"the archive database {database} is damaged ({state}); nothing was changed. Restore it "
+                f"from a backup, or move {settings.chroma_dir} away and ingest the articles again"
+            )
+        return
+    if settings.chroma_dir.is_dir() and any(settings.chroma_dir.iterdir()):
+        raise ArchiveDamagedError(
+            f"the archive in {settings.chroma_dir} has index files but no database (chroma.sqlite3); "
+            f"nothing was changed. Restore it from a backup, or move {settings.chroma_dir} away and "
+            "ingest the articles again"
+        )
+    try:
+        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveUnavailableError(
+            f"cannot create the archive folder {settings.chroma_dir}: {exc.strerror or exc}"
+        ) from exc
+
+
+def _is_read_only(chroma_dir: Path) -> bool:
+    database = chroma_dir / "chroma.sqlite3"
+    return database.exists() and not (os.access(chroma_dir, os.W_OK) and os.access(database, os.W_OK))
+
+
+def _read_only_copy(chroma_dir: Path) -> tempfile.TemporaryDirectory[str]:
+    """A private, writable view of a read-only archive: Chroma writes to its database even to read it,
+    so the database file is copied and the index folders are linked (read, never written)."""
+    copy = tempfile.TemporaryDirectory(prefix="news-assistant-read-only-")
+    target = Path(copy.name)
+    shutil.copy2(chroma_dir / "chroma.sqlite3", target / "chroma.sqlite3")
+    for entry in chroma_dir.iterdir():
+        if entry.is_dir():
+            (target / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
+    return copy
 
 
 def _where(settings: Settings) -> str:
@@ -103,6 +168,19 @@ class PassageStore:
         self.settings = settings
         self._lock = threading.Lock()
         self._handles: tuple[Any, Any] | None = None
+        self._read_only_copy: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def read_only(self) -> bool:
+        """True when the embedded archive's files cannot be written (answers work; ingest does not)."""
+        self._collections()
+        return self._read_only_copy is not None
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ArchiveUnavailableError(
+                f"{self.location} is read-only: answering works, but articles cannot be added or removed"
+            )
 
     @property
     def location(self) -> str:
@@ -111,13 +189,11 @@ class PassageStore:
     def _collections(self) -> tuple[Any, Any]:
         with self._lock:
             if self._handles is None:
-                client = _client(self.settings)
+                client, self._read_only_copy = _client(self.settings)
                 name = self.settings.collection
                 try:
-                    passages = client.get_or_create_collection(
-                        name, embedding_function=None, metadata={"hnsw:space": "cosine"}
-                    )
-                    ledger = client.get_or_create_collection(f"{name}-articles", embedding_function=None)
+                    passages = _open_collection(client, name, {"hnsw:space": "cosine"})
+                    ledger = _open_collection(client, f"{name}-articles", None)
                 except Exception as exc:
                     raise ArchiveUnavailableError(f"{self.location} is unreachable: {exc}") from exc
                 self._handles = (passages, ledger)
@@ -152,6 +228,7 @@ class PassageStore:
     ) -> None:
         if not ids:
             return
+        self._writable()
 
         def run() -> None:
             passages = self._collections()[0]
@@ -190,6 +267,7 @@ class PassageStore:
 
     def delete_passages(self, ids: Sequence[str]) -> None:
         if ids:
+            self._writable()
             self._call("delete", lambda: self._collections()[0].delete(ids=list(ids)))
 
     def get_passages(self, ids: Sequence[str]) -> list[StoredPassage]:
@@ -225,7 +303,52 @@ class PassageStore:
     def query(
         self, embedding: Sequence[float], n: int, where: dict[str, Any] | None = None
     ) -> list[tuple[StoredPassage, float]]:
-        """Nearest passages with their cosine similarity, best first."""
+        """Nearest passages with their cosine similarity, best first.
+
+        A filtered HNSW search can return fewer passages than asked although more match the filter (the
+        graph walk misses them, e.g. when many near-identical vectors crowd it); then the filtered set is
+        searched exactly, when it is at most `_EXACT_SEARCH_LIMIT` passages."""
+        hits = self._approximate_query(embedding, n, where)
+        if where is not None and len(hits) < n:
+            exact = self._exact_query(embedding, n, where)
+            if exact is not None and len(exact) > len(hits):
+                return exact
+        return hits
+
+    def _exact_query(
+        self, embedding: Sequence[float], n: int, where: dict[str, Any]
+    ) -> list[tuple[StoredPassage, float]] | None:
+        """Brute-force cosine search over the passages matching `where`; None when there are too many."""
+        import numpy as np
+
+        def run() -> list[tuple[StoredPassage, float]] | None:
+            passages = self._collections()[0]
+            ids = passages.get(where=where, include=[], limit=_EXACT_SEARCH_LIMIT + 1)["ids"]
+            if len(ids) > _EXACT_SEARCH_LIMIT:
+                return None
+            query = np.asarray(embedding, dtype=np.float32)
+            query /= float(np.linalg.norm(query)) or 1.0
+            scored: list[tuple[StoredPassage, float]] = []
+            for start in range(0, len(ids), _PAGE):
+                got = passages.get(
+                    ids=list(ids[start : start + _PAGE]), include=["embeddings", "documents", "metadatas"]
+                )
+                vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+                norms = np.linalg.norm(vectors, axis=1)
+                sims = vectors @ query / np.where(norms == 0, 1.0, norms)
+                for pid, doc, meta, sim in zip(
+                    got["ids"], got["documents"], got["metadatas"], sims, strict=True
+                ):
+                    scored.append((StoredPassage(pid, doc or "", dict(meta or {})), float(sim)))
+                scored = sorted(scored, key=lambda hit: hit[1], reverse=True)[:n]
+            return scored
+
+        result = self._call("exact query", run)
+        return None if result is None else list(result)
+
+    def _approximate_query(
+        self, embedding: Sequence[float], n: int, where: dict[str, Any] | None
+    ) -> list[tuple[StoredPassage, float]]:
 
         def run() -> list[tuple[StoredPassage, float]]:
             got = self._collections()[0].query(
@@ -269,6 +392,7 @@ class PassageStore:
     def commit_articles(self, records: Sequence[ArticleRecord]) -> None:
         """Write ledger entries (the commit point), one Chroma call per page: a page commits whole or not
         at all, so a killed run never leaves a half-written entry."""
+        self._writable()
         for start in range(0, len(records), _PAGE):
             page = records[start : start + _PAGE]
             self._call(
@@ -283,8 +407,20 @@ class PassageStore:
 
     def forget_article(self, article_id: str) -> None:
         """Remove an article: ledger entry first (it stops being served), then its passages."""
+        self._writable()
         self._call("ledger delete", lambda: self._collections()[1].delete(ids=[article_id]))
         self.delete_passages(self.passage_ids(article_id))
+
+
+def _open_collection(client: Any, name: str, metadata: dict[str, Any] | None) -> Any:
+    """An existing collection is opened without writing (so a read-only archive answers questions);
+    a missing one is created."""
+    from chromadb.errors import NotFoundError
+
+    try:
+        return client.get_collection(name, embedding_function=None)
+    except (NotFoundError, ValueError):
+        return client.create_collection(name, embedding_function=None, metadata=metadata, get_or_create=True)
 
 
 def _looks_like_connection_error(exc: BaseException) -> bool:

@@ -1,0 +1,272 @@
+"""What a hostile or careless user broke in the red-team pass (issue 16): the query side.
+
+Damaged or read-only archives, damaged lexical indexes, odd API arguments, lone surrogates, settings that
+contradict each other, and a filtered vector search that comes up short.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import Assistant, Settings
+from assistant.errors import ArchiveDamagedError, ArchiveUnavailableError, ConfigError, QuestionError
+from assistant.lexical import LexicalIndex
+from assistant.prompts import Prompts
+from assistant.retrieval import HybridRetriever
+from assistant.settings import settings_from_args
+from assistant.store import PassageStore
+from assistant.text import clean_question
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bot(data_dir: Path, embedder) -> Assistant:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=data_dir, llm_backend="extractive")
+    return Assistant(
+        settings, HybridRetriever(settings, PassageStore(settings), embedder), None, Prompts.load()
+    )
+
+
+@pytest.fixture
+def seeded_copy(seeded_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the seeded archive that a test may damage."""
+    target = tmp_path / "copy"
+    shutil.copytree(seeded_dir, target)
+    return target
+
+
+# --- lone surrogates (item 6) ---------------------------------------------------------------------------
+def test_lone_surrogates_are_dropped_from_questions(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    assert clean_question("How many jobs? \ud800\udcff") == "How many jobs?"
+    answer = _bot(seeded_dir, embedder).ask("How many jobs will the biopharma plant create? \ud800")
+    assert "\ud800" not in answer.question
+    assert not answer.refused and "180" in answer.text
+
+
+def test_history_with_lone_surrogates_does_not_crash(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    history = [
+        {"role": "user", "content": "Tell me about the biopharma plant \udcff"},
+        {"role": "assistant", "content": "It is in Kazakhstan \ud800."},
+    ]
+    answer = _bot(seeded_dir, embedder).ask("How many jobs will it create?", history)
+    assert answer.refused or answer.citations
+
+
+def test_cli_argument_with_an_invalid_utf8_byte(seeded_dir: Path) -> None:
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(seeded_dir), "PYTHONIOENCODING": "utf-8"}
+    question = b"How many jobs will the biopharma plant create? \xff"
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "ask", "--backend", "extractive", question],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert b"180" in done.stdout
+
+
+def test_terminal_chat_with_an_invalid_utf8_byte(seeded_dir: Path) -> None:
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(seeded_dir), "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "chat", "--backend", "extractive"],
+        input=b"How many jobs will the \xff biopharma plant create?\n\n",
+        capture_output=True,
+        env=env,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert b"180" in done.stdout
+
+
+# --- the Python API's arguments (items 11 and 12) -------------------------------------------------------
+@pytest.mark.parametrize(
+    "between",
+    [
+        ("2026-01-01", None),
+        (date(2026, 1, 1), "2026-02-01"),
+        (date(2026, 1, 1), None, None),
+        (1767225600, None),
+        "2026",
+    ],
+)
+def test_bad_date_ranges_are_question_errors(seeded_dir: Path, embedder, between: object) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(QuestionError, match="published_between"):
+        _bot(seeded_dir, embedder).ask("How many jobs?", published_between=between)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [2.5, "3", 0, -1, True, 1000])
+def test_bad_max_sources_are_question_errors(seeded_dir: Path, embedder, value: object) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(QuestionError, match="max_sources"):
+        _bot(seeded_dir, embedder).ask("How many jobs?", max_sources=value)  # type: ignore[arg-type]
+
+
+def test_dates_and_datetimes_are_accepted_and_a_date_end_includes_its_day(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    bot = _bot(seeded_dir, embedder)
+    question = "How many jobs will the biopharma plant create?"  # published 2026-01-01 16:52
+    one_day = bot.ask(question, published_between=(date(2026, 1, 1), date(2026, 1, 1)))
+    assert not one_day.refused and "180" in one_day.text
+    open_end = bot.ask(question, published_between=(date(2026, 1, 1), None))
+    assert not open_end.refused and "180" in open_end.text
+    aware = bot.ask(question, published_between=(datetime(2026, 1, 1, tzinfo=UTC), None))
+    assert not aware.refused
+    before = bot.ask(question, published_between=(None, date(2025, 12, 31)))
+    assert not any("biopharma" in c.title.lower() for c in before.citations)
+    with pytest.raises(QuestionError, match="empty"):
+        bot.ask(question, published_between=(date(2026, 1, 2), date(2026, 1, 1)))
+
+
+def test_ui_one_day_range_includes_the_day(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from assistant.ui import ChatBackend
+
+    settings = Settings(data_dir=seeded_dir, llm_backend="extractive")
+    backend = ChatBackend(settings, _bot(seeded_dir, embedder))
+    backend._ready.set()
+    day = datetime(2026, 1, 1)  # what Gradio's date-only picker gives for both ends
+    *_, (display, _, _) = backend.respond(
+        "How many jobs will the biopharma plant create?", [], [], 5, day, day
+    )
+    shown = " ".join(str(m["content"]) for m in display)
+    assert "empty" not in shown and "180" in shown
+
+
+# --- settings (item 10) -----------------------------------------------------------------------------------
+def test_an_empty_fallback_setting_turns_the_fallback_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_LLM_FALLBACK", "")
+    assert Settings().llm_fallback is None
+    monkeypatch.setenv("ASSISTANT_LLM_FALLBACK", "extractive")
+    assert Settings().llm_fallback == "extractive"
+    monkeypatch.setenv("ASSISTANT_LLM_FALLBACK", "openai")  # never honoured, so never accepted
+    with pytest.raises(ValueError):
+        Settings()
+
+
+def test_chunk_overlap_must_be_smaller_than_the_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    monkeypatch.setenv("ASSISTANT_CHUNK_TOKENS", "64")
+    monkeypatch.setenv("ASSISTANT_CHUNK_OVERLAP", "100")
+    with pytest.raises(ConfigError, match="ASSISTANT_CHUNK_OVERLAP"):
+        settings_from_args(argparse.Namespace())
+
+
+# --- damaged lexical index (item 7) -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "damage",
+    ["published_ts.npy", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "short ids", "stamp"],
+)
+def test_a_damaged_lexical_index_is_rebuilt(seeded_copy: Path, embedder, damage: str) -> None:  # type: ignore[no-untyped-def]
+    index_dir = Settings(data_dir=seeded_copy).state_dir / "bm25"
+    assert LexicalIndex.load(index_dir) is not None
+    if damage == "short ids":
+        ids = (index_dir / "ids.json").read_text()
+        (index_dir / "ids.json").write_text(ids[: ids.index(",")] + "]")
+    elif damage == "stamp":
+        (index_dir / "stamp.json").write_text("{")
+    else:
+        (index_dir / damage).write_bytes(b"")
+    assert LexicalIndex.load(index_dir) is None
+    answer = _bot(seeded_copy, embedder).ask("How many jobs will the biopharma plant create?")
+    assert not answer.refused and "180" in answer.text
+    assert LexicalIndex.load(index_dir) is not None, "the rebuilt index is saved again"
+
+
+# --- damaged or unusable archives (items 8 and 9) ---------------------------------------------------------
+def test_an_emptied_database_is_reported_as_damaged_not_empty(seeded_copy: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from ingest import ingest_paths
+
+    database = seeded_copy / "chroma" / "chroma.sqlite3"
+    database.write_bytes(b"")
+    with pytest.raises(ArchiveDamagedError, match="damaged"):
+        _bot(seeded_copy, embedder).ask("How many jobs will the biopharma plant create?")
+    with pytest.raises(ArchiveDamagedError):
+        ingest_paths([ROOT / "seeds"], Settings(data_dir=seeded_copy), embedder=embedder)
+    assert database.stat().st_size == 0, "nothing may start a new archive over the damaged one"
+
+
+def test_a_foreign_database_file_is_reported_as_damaged(seeded_copy: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    (seeded_copy / "chroma" / "chroma.sqlite3").write_bytes(b"\x00" * 4096)
+    with pytest.raises(ArchiveDamagedError, match="not a SQLite database"):
+        _bot(seeded_copy, embedder).ask("How many jobs?")
+
+
+def test_a_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "not-a-dir"
+    target.write_text("oops")
+    with pytest.raises(ArchiveUnavailableError, match="is a file, not a folder"):
+        _bot(target, embedder).ask("How many jobs?")
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(target)}
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "ask", "--backend", "extractive", "How many jobs?"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "is a file, not a folder" in done.stderr
+
+
+def _can_mount_read_only() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount --bind / /mnt && mount -o remount,ro,bind /mnt"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_read_only(), reason="needs a private read-only bind mount (root, unshare)")
+def test_answers_come_from_a_read_only_archive(seeded_copy: Path) -> None:
+    # the lexical index is stale, so the reader must rebuild it and cannot save it: in memory it is
+    shutil.rmtree(Settings(data_dir=seeded_copy).state_dir / "bm25")
+    script = (
+        f"mount --bind {seeded_copy} {seeded_copy} && mount -o remount,ro,bind {seeded_copy} && "
+        f"touch {seeded_copy}/probe 2>/dev/null && exit 99; "
+        f"exec {sys.executable} -m assistant ask --backend extractive "
+        "'How many jobs will the biopharma plant create?'"
+    )
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(seeded_copy)}
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=180, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "180" in done.stdout
+
+
+# --- a filtered vector search that comes up short (item 5) ------------------------------------------------
+def test_a_filtered_query_that_comes_up_short_is_searched_exactly(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    store = PassageStore(settings)
+    rng = np.random.default_rng(7)
+    crowd = rng.normal(size=384).astype(np.float32)
+    vectors, ids, metas = [], [], []
+    for i in range(1200):  # a crowd of identical passages from one undated, repetitive upload
+        vectors.append(crowd)
+        ids.append(f"crowd:{i}")
+        metas.append({"article_id": "crowd", "published_ts": -1})
+    dated = rng.normal(size=(11, 384)).astype(np.float32)
+    for i, v in enumerate(dated):
+        vectors.append(v)
+        ids.append(f"dated:{i}")
+        metas.append({"article_id": f"dated-{i}", "published_ts": 1_767_225_600 + i})
+    store.upsert_passages(ids, np.stack(vectors), [f"text {i}" for i in ids], metas)
+
+    where = {"$and": [{"published_ts": {"$gte": 1_767_225_600}}, {"published_ts": {"$lt": 1_767_225_700}}]}
+    hits = store.query(crowd, 20, where)
+    assert sorted(p.passage_id for p, _ in hits) == sorted(f"dated:{i}" for i in range(11))
+    scores = [s for _, s in hits]
+    assert scores == sorted(scores, reverse=True)
+    expected = max(float(v @ crowd / np.linalg.norm(v) / np.linalg.norm(crowd)) for v in dated)
+    assert abs(scores[0] - expected) < 1e-4
