@@ -47,6 +47,7 @@ __all__ = [
     "strip_markers",
     "summarise",
     "token_f1",
+    "yes_no",
 ]
 
 REFUSAL = "The articles do not say."
@@ -236,6 +237,18 @@ def matches_any(answer: str, answers: Iterable[str]) -> bool:
     """
     norm = normalise_answer(answer)
     return bool(norm) and any(_contains(norm, normalise_answer(g)) for g in answers)
+
+
+_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+def yes_no(answer: str) -> str | None:
+    """The verdict an answer opens with ("Yes, ...", "No: ..."), or None when it opens with neither.
+
+    A yes/no question is scored on its verdict alone: substring matching would find "no" in "not" or
+    "November", and an answer that hedges ("A says ..., B says ...") gives no verdict at all."""
+    match = _YES_NO.match(strip_markers(answer))
+    return match.group(1).lower() if match else None
 
 
 def matches_all(answer: str, answers_all: Iterable[str]) -> bool:
@@ -523,6 +536,14 @@ def score_question(
     elif refused:
         correct = False
         reasons.append("refused an answerable question")
+    elif item.get("yesno"):
+        verdict = yes_no(plain)
+        golds = {normalise_answer(g) for g in answers}
+        correct = verdict is not None and verdict in golds
+        if verdict is None:
+            reasons.append("the answer to a yes/no question opens with neither yes nor no")
+        elif not correct:
+            reasons.append(f"answered {verdict!r}, the right verdict is {sorted(golds)}")
     else:
         correct = True
         if answers and not matches_any(plain, answers):

@@ -24,6 +24,7 @@ from evals.metrics import (
     strip_markers,
     summarise,
     token_f1,
+    yes_no,
 )
 
 # --- normalisation -----------------------------------------------------------------------------------
@@ -250,6 +251,43 @@ def test_right_and_cited() -> None:
     assert s.mrr == 0.5
     assert s.f1 is None  # no reference
     assert s.reasons == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Yes, both articles report price cuts [1][2].", "yes"),
+        ("No: the Verge says X [1], while Wired says Y [2].", "no"),
+        ('  "Yes." [1]', "yes"),
+        ("Not consistent: the first says A [1].", None),
+        ("November sales rose [1].", None),
+        ("Both articles report it [1][2].", None),
+        ("", None),
+    ],
+)
+def test_yes_no_verdict(text: str, expected: str | None) -> None:
+    assert yes_no(text) == expected
+
+
+YESNO = {
+    "id": "mhr-1",
+    "kind": "comparison_query",
+    "question": "Does the Verge article report price cuts, while the Wired article reports none?",
+    "answerable": True,
+    "answers": ["no"],
+    "yesno": True,
+}
+
+
+def test_a_yes_no_question_is_scored_on_its_verdict() -> None:
+    judge = WordJudge()
+    right = score_question(YESNO, answer("No: both report price cuts [1].", P_SCHOOLS), judge)
+    assert right.correct is True
+    # substring matching would find the gold "no" in "not" and "November"
+    wrong = score_question(YESNO, answer("Yes, it is not the same in November [1].", P_SCHOOLS), judge)
+    assert wrong.correct is False and any("verdict" in r for r in wrong.reasons)
+    hedged = score_question(YESNO, answer("The Verge notes price cuts [1].", P_SCHOOLS), judge)
+    assert hedged.correct is False and any("neither yes nor no" in r for r in hedged.reasons)
 
 
 def test_right_but_mis_cited() -> None:
