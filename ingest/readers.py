@@ -5,15 +5,17 @@ Formats, chosen by file suffix:
 - `.txt`: either a news feed in the seed shape (articles opening with a `DD.MM.YYYY, HH:MM VIEWS` line,
   then a title line, then paragraphs; articles separated by NBSP-only lines) - recognised by its first
   line, not its name - or a single plain article (optional short title line, optional `Source:` /
-  `URL:` / `Published:` lines right after the title or at the end).
-- `.md` / `.markdown`: a `# Title` heading, optional metadata lines after it, then the body.
+  `URL:` / `Published:` lines right after the title, with or without a blank line between, or at the end).
+- `.md` / `.markdown`: a `# Title` heading (or a title line directly followed by metadata lines),
+  optional metadata lines after it, then the body.
 - `.html` / `.htm`: main text and metadata extracted by trafilatura (no regexes on HTML).
 - `.jsonl`: one JSON object per line with `title` and `text`; bad lines are skipped and reported.
 
 Text is kept as written: line endings become `\\n`, a UTF-8 BOM is dropped, trailing whitespace of lines
 is stripped and paragraphs are joined with one blank line; nothing else is removed except the
 recognised title and metadata lines. Without a title line, the title is the article's first sentence,
-shortened at a word boundary.
+shortened at a word boundary. An article holding a lone surrogate (from a `\\ud800` JSON escape, say)
+cannot be stored: it is skipped and reported, the rest of its file is read.
 
 Left out on purpose: guessing encodings other than UTF-8 (such files are reported, not decoded), YAML
 front matter in Markdown (kept as body text), Markdown-to-plain-text conversion, following symlinked
@@ -52,6 +54,7 @@ _FEED_HEADER = re.compile(
     r"(?:\s+(?P<views>\d+))?\s*$"
 )
 _META_LINE = re.compile(r"^\s*(?P<key>source|url|published)\s*:\s*(?P<value>\S.*?)\s*$", re.IGNORECASE)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _IMAGES_LINE = re.compile(r"^Images \| (?P<credit>\S.*?)\s*$")
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)")
 _ABBREVIATIONS = frozenset(
@@ -153,10 +156,35 @@ def read_file(path: Path, origin: str, max_bytes: int) -> ReadResult:
         result = ReadResult([_read_html(text, origin)])
     else:
         result = _read_jsonl(text, origin)
+    result = _storable(result)
     if not result.articles:
         detail = "; ".join(result.problems[:3])
         raise ReadError("no article found" + (f" ({detail})" if detail else ""))
     return result
+
+
+def _storable(result: ReadResult) -> ReadResult:
+    """Drop articles holding a lone surrogate (a code point that is not valid Unicode on its own, as a
+    `\\ud800` JSON escape or an HTML character reference can produce): no store can encode them."""
+    articles: list[Article] = []
+    problems = list(result.problems)
+    for article in result.articles:
+        fields = {"title": article.title, "text": article.text, "source": article.source, "url": article.url}
+        bad = [name for name, value in fields.items() if lone_surrogate(value)]
+        if bad:
+            problems.append(f"{article.origin}: {_surrogate_problem(bad[0])}; skipped")
+        else:
+            articles.append(article)
+    return ReadResult(articles, problems)
+
+
+def lone_surrogate(text: str) -> bool:
+    """Whether `text` holds a surrogate code point (a valid pair is one character in a Python string)."""
+    return _SURROGATE.search(text) is not None
+
+
+def _surrogate_problem(key: str) -> str:
+    return f"'{key}' holds a lone surrogate (half of an encoded character), which is not valid Unicode"
 
 
 def _load_text(path: Path, max_bytes: int) -> str:
@@ -333,9 +361,9 @@ def _read_plain(lines: list[str], origin: str) -> Article:
     lines = _strip_blank_edges(lines)
     meta = _Meta()
     title = ""
-    if len(lines) > 2 and _is_blank(lines[1]) and _looks_like_title(lines[0]):
+    if len(lines) > 2 and _looks_like_title(lines[0]) and (_is_blank(lines[1]) or _META_LINE.match(lines[1])):
         title = lines[0].strip()
-        lines = _take_leading_meta(lines[2:], meta)
+        lines = _take_leading_meta(lines[1:], meta)
     lines = _take_trailing_meta(lines, meta)
     body = _paragraphs(lines)
     if not body:
@@ -436,6 +464,10 @@ def _read_markdown(text: str, origin: str) -> Article:
     heading = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
     if heading is None:
         title = ""
+        first = next((i for i, line in enumerate(lines) if not _is_blank(line)), len(lines))
+        if first + 1 < len(lines) and _looks_like_title(lines[first]) and _META_LINE.match(lines[first + 1]):
+            title = lines[first].strip()  # a title line directly followed by metadata lines
+            lines = lines[first + 1 :]
         lines = _take_leading_meta(lines, meta)
     else:
         title = re.sub(r"\s+#+\s*$", "", lines[heading][2:]).strip()
@@ -528,6 +560,10 @@ def _jsonl_record(line: str, number: int, origin: str, used: set[str]) -> tuple[
         value = record.get(key)
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"'{key}' is missing or not a non-empty string")
+    for key in ("title", "text", "published", "source", "url", "id"):
+        value = record.get(key)
+        if isinstance(value, str) and lone_surrogate(value):
+            raise ValueError(_surrogate_problem(key))
     notes: list[str] = []
     optional: dict[str, str] = {}
     for key in ("published", "source", "url", "id"):

@@ -186,6 +186,29 @@ def test_plain_txt_with_title_line_and_trailers(tmp_path: Path) -> None:
     assert article.text == "The bank kept rates.\nMore text."
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Budget approved\nPublished: 2025-04-08\n\nThe council approved the budget.\n",
+        "Budget approved\nPublished: 2025-04-08\nThe council approved the budget.\n",
+        "Budget approved\nSource: City Wire\nPublished: 2025-04-08\n\nThe council approved the budget.\n",
+    ],
+)
+@pytest.mark.parametrize("name", ["a.txt", "a.md"])
+def test_title_line_directly_followed_by_metadata(tmp_path: Path, content: str, name: str) -> None:
+    article = read_one(write(tmp_path, name, content))
+    assert article.title == "Budget approved"
+    assert article.published == "2025-04-08T00:00:00"
+    assert article.text == "The council approved the budget."
+    assert article.source == ("City Wire" if "Source" in content else "")
+
+
+def test_first_line_followed_by_text_is_not_taken_for_a_title(tmp_path: Path) -> None:
+    article = read_one(write(tmp_path, "a.txt", "Budget approved\nThe council approved it on Monday.\n"))
+    assert article.title == "Budget approved The council approved it on Monday."
+    assert article.text == "Budget approved\nThe council approved it on Monday."
+
+
 def test_html(tmp_path: Path) -> None:
     html = """<!doctype html><html><head><title>Page title</title>
     <style>body { color: red }</style><script>alert(1)</script></head><body>
@@ -221,6 +244,30 @@ def test_jsonl_good_and_bad_lines(tmp_path: Path) -> None:
     assert result.articles[0].url == "u"
     assert len(result.problems) == 2
     assert result.problems[0].startswith("line 3:") and result.problems[1].startswith("line 4:")
+
+
+@pytest.mark.parametrize("key", ["title", "text", "published", "source", "url", "id"])
+def test_jsonl_lone_surrogate_fails_its_line_only(tmp_path: Path, key: str) -> None:
+    bad = {"title": "Bad", "text": "Broken record.", key: "half an emoji \ud83d here"}
+    lines = [json.dumps(bad), json.dumps({"title": "Good 😀", "text": "Pairs are fine: \U0001f600."})]
+    assert "\\ud83d" in lines[0]  # the JSON escape, as a feed writes it
+    result = read_file(write(tmp_path, "s.jsonl", "\n".join(lines) + "\n"), "t/s.jsonl", MAX)
+    assert [a.title for a in result.articles] == ["Good 😀"]
+    [problem] = result.problems
+    assert problem.startswith("line 1:") and "surrogate" in problem and repr(key) in problem
+
+
+@pytest.mark.parametrize("ref", ["&#xD800;", "&#55296;", "&#xDFFF;"])
+def test_html_surrogate_character_reference_gives_valid_text(tmp_path: Path, ref: str) -> None:
+    html = f"<html><body><article><h1>Odd {ref} title</h1><p>A paragraph {ref} with a bad reference, long "
+    html += "enough for the extractor to keep it as the main text of this page.</p></article></body></html>"
+    try:
+        article = read_one(write(tmp_path, "s.html", html))
+    except ReadError as exc:
+        assert "surrogate" in str(exc)
+        return
+    for value in (article.title, article.text, article.source, article.url, article.origin):
+        value.encode("utf-8")  # storable: no lone surrogate survives
 
 
 def test_jsonl_all_bad(tmp_path: Path) -> None:
