@@ -2,7 +2,10 @@
 
 llama-index's `SentenceSplitter` does the splitting (paragraphs, then sentences, then phrases); this
 module adds what a citation needs: each passage's exact character span in its article, its position,
-and the article's metadata. It leaves embedding and storage to the pipeline.
+and the article's metadata. A passage repeating an earlier one of its article (the same text up to
+whitespace and case) is dropped: it would only crowd the results with copies. An article that is mostly
+copies of itself (near-constant text: at least 20 passages, fewer than one in ten distinct) is flagged
+for ingest to refuse. It leaves embedding and storage to the pipeline.
 """
 
 from __future__ import annotations
@@ -83,6 +86,32 @@ class Passage:
         }
 
 
+REPETITIVE_MIN_PASSAGES = 20  # shorter articles are never refused as repetitive
+REPETITIVE_MAX_DISTINCT_SHARE = 0.1  # refused when fewer than this share of their passages are distinct
+
+
+@dataclass(frozen=True)
+class Split:
+    """An article's distinct passages (indexed 0..n-1) and how many passages the splitter made of it."""
+
+    passages: list[Passage]
+    produced: int
+
+    @property
+    def repetition_problem(self) -> str | None:
+        """Why the article is refused as near-constant text (see the module docstring), else None."""
+        distinct = len(self.passages)
+        if (
+            self.produced < REPETITIVE_MIN_PASSAGES
+            or distinct >= REPETITIVE_MAX_DISTINCT_SHARE * self.produced
+        ):
+            return None
+        return (
+            f"repetitive text: {self.produced} passages but only {distinct} distinct; refused, as its "
+            "copies would crowd other articles out of every answer"
+        )
+
+
 def published_ts(published: str | None) -> int:
     """Epoch seconds of an ISO 8601 date (naive times taken as UTC), -1 when unknown."""
     if not published:
@@ -113,21 +142,31 @@ class PassageSplitter:
         self._tokens = TokenTextSplitter(chunk_size=chunk_tokens, chunk_overlap=overlap, tokenizer=tokenize)
 
     def split(self, article: Article) -> list[Passage]:
+        """The article's distinct passages."""
+        return self.split_article(article).passages
+
+    def split_article(self, article: Article) -> Split:
+        """The article's distinct passages and how many the splitter made (repeats included)."""
         text = article.text
         try:
             chunks = self._sentences.split_text(text)
         except ValueError:  # an indivisible run longer than the budget (e.g. a huge unbroken token)
             chunks = self._tokens.split_text(text)
         passages: list[Passage] = []
-        cursor = 0
+        seen: set[str] = set()
+        produced = cursor = 0
         for chunk in chunks:
             chunk = chunk.strip()
             if not chunk:
                 continue
             start, end = _locate(text, chunk, cursor)
             cursor = start + 1
-            passages.append(Passage.of(article, len(passages), start, end))
-        return passages
+            produced += 1
+            key = " ".join(chunk.split()).casefold()
+            if key not in seen:
+                seen.add(key)
+                passages.append(Passage.of(article, len(passages), start, end))
+        return Split(passages, produced)
 
 
 def _locate(text: str, chunk: str, cursor: int) -> tuple[int, int]:

@@ -1,5 +1,7 @@
 """Ingest: files -> articles -> passages -> embeddings -> Chroma, incrementally and crash-safely.
 
+What to write, skip and forget is decided first (`ingest.plan`), then written group by group.
+
 Per batch of articles the order of writes is: passages of the new versions (ids carry the content
 hash, so re-writing them is idempotent), then removal of those articles' other passages, then their
 ledger entries (the commit point). A run killed anywhere leaves either the old committed version or
@@ -12,7 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,8 +30,9 @@ from assistant.settings import Settings
 from assistant.store import ArticleRecord, PassageStore
 
 from .articles import Article
-from .passages import Passage, PassageSplitter, published_ts
-from .readers import ReadError, find_files, read_file
+from .passages import Passage, PassageSplitter, Split, published_ts
+from .plan import Plan, ReadArticle, make_plan, pruned
+from .readers import FoundFile, ReadError, printable, read_file, scan_paths
 
 if TYPE_CHECKING:
     from assistant.embedding import Embedder
@@ -120,80 +123,79 @@ def ingest_paths(
     report = IngestReport()
     with ingest_lock(settings, wait=wait):
         try:
-            files = find_files(Path(p) for p in paths)
+            files = scan_paths(Path(p) for p in paths)
         except ReadError as exc:
             raise IngestError(str(exc)) from exc
-        articles, read_ok = _read_all(files, settings, report, progress)
-        committed = store.articles([a.article_id for a in articles])
-        todo = _classify(articles, committed, report)
-        if todo:
+        read, read_whole = _read_all(files, settings, report, progress)
+        ledger = store.articles()
+        gone: set[str] = set()
+        if prune:
+            seen = {r.article.article_id for r in read} | {r.legacy_id for r in read}
+            gone = pruned(ledger, files, read_whole, [Path(p) for p in paths], seen)
+        plan = make_plan(read, ledger, gone, _splitter(settings))
+        _count(plan, report)
+        if plan.write:
             if embedder is None:
                 from assistant.embedding import build_embedder
 
                 embedder = build_embedder(settings)
-            _write(todo, settings, store, embedder, report, progress)
-        if prune:
-            report.pruned = _prune(files, read_ok, paths, articles, store)
-        if todo or report.pruned:
+            _write(plan.write, store, embedder, report, progress)
+        for article_id in [*plan.retire, *sorted(gone)]:  # only once what replaces them is committed
+            store.forget_article(article_id)
+        report.pruned = len(gone)
+        if plan.write or plan.retire or gone:
             rebuild_lexical_index(store, settings.state_dir / "bm25")
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _read_all(
-    files: list[tuple[Path, str]], settings: Settings, report: IngestReport, progress: bool
-) -> tuple[list[Article], set[str]]:
+    files: list[FoundFile], settings: Settings, report: IngestReport, progress: bool
+) -> tuple[list[ReadArticle], set[str]]:
     """The articles of every readable file, and the origins of the files read whole."""
     max_bytes = int(settings.max_file_mb * 1024 * 1024)
-    articles: list[Article] = []
-    read_ok: set[str] = set()
-    for path, origin in tqdm(files, desc="reading", unit="file", disable=not progress, leave=False):
+    read: list[ReadArticle] = []
+    read_whole: set[str] = set()
+    for found in tqdm(files, desc="reading", unit="file", disable=not progress, leave=False):
+        name = printable(found.path)
         try:
-            result = read_file(path, origin, max_bytes)
+            result = read_file(found.path, found.origin, max_bytes)
         except ReadError as exc:
-            report.failed.append((str(path), str(exc)))
+            report.failed.append((name, str(exc)))
             continue
         except OSError as exc:
-            report.failed.append((str(path), f"cannot read: {exc.strerror or exc}"))
+            report.failed.append((name, f"cannot read: {exc.strerror or exc}"))
             continue
-        articles.extend(result.articles)
-        report.failed.extend((str(path), problem) for problem in result.problems)
+        for article in result.articles:  # origin: the file's, plus `#<position>` in a file of several
+            read.append(ReadArticle(article, found.legacy_origin + article.origin[len(found.origin) :]))
+        report.failed.extend((name, problem) for problem in result.problems)
         if not result.problems:
-            read_ok.add(origin)
-    return articles, read_ok
+            read_whole.add(found.origin)
+    return read, read_whole
 
 
-def _classify(
-    articles: list[Article], committed: dict[str, ArticleRecord], report: IngestReport
-) -> list[Article]:
-    """Split the articles read into unchanged, duplicates and the ones to write (new or changed)."""
-    todo: list[Article] = []
-    by_hash = {rec.content_hash: rec.origin for rec in committed.values()}
-    seen_ids: set[str] = set()
-    for article in articles:
-        if article.article_id in seen_ids:
-            continue
-        seen_ids.add(article.article_id)
-        record = committed.get(article.article_id)
-        if record is not None and record.content_hash == article.content_hash:
-            report.unchanged += 1
-            continue
-        twin = by_hash.get(article.content_hash)
-        if twin is not None and twin != article.origin:
-            report.duplicates.append((article.origin, twin))
-            continue
-        by_hash[article.content_hash] = article.origin
-        if record is None:
-            report.new += 1
-        else:
-            report.changed += 1
-        todo.append(article)
-    return todo
+def _splitter(settings: Settings) -> Callable[[Article], Split]:
+    """Split articles, building the splitter (a llama-index import) only if an article needs splitting."""
+    made: list[PassageSplitter] = []
+
+    def split(article: Article) -> Split:
+        if not made:
+            made.append(PassageSplitter(settings.chunk_tokens, settings.chunk_overlap))
+        return made[0].split_article(article)
+
+    return split
+
+
+def _count(plan: Plan, report: IngestReport) -> None:
+    report.new += plan.new
+    report.changed += plan.changed
+    report.unchanged += plan.unchanged
+    report.duplicates.extend(plan.duplicates)
+    report.failed.extend(plan.failed)
 
 
 def _write(
-    articles: list[Article],
-    settings: Settings,
+    split: list[tuple[Article, list[Passage]]],
     store: PassageStore,
     embedder: Embedder,
     report: IngestReport,
@@ -203,8 +205,6 @@ def _write(
     the next group is embedded (the embedder keeps the cores busy; the writes mostly wait on Chroma). One
     write is in flight at a time and groups are written in order, so the commit order is unchanged; a
     failed write stops the run before the next group is submitted."""
-    splitter = PassageSplitter(settings.chunk_tokens, settings.chunk_overlap)
-    split = [(article, splitter.split(article)) for article in articles]
     total = sum(len(passages) for _, passages in split)
     bar = tqdm(total=total, desc="embedding", unit="passage", disable=not progress)
     pending: Future[None] | None = None
@@ -275,35 +275,3 @@ def article_record(article: Article, passages: int) -> ArticleRecord:
         origin=article.origin,
         passages=passages,
     )
-
-
-def _prune(
-    files: list[tuple[Path, str]],
-    read_ok: set[str],
-    roots: Sequence[Path | str],
-    articles: list[Article],
-    store: PassageStore,
-) -> int:
-    """Forget committed articles from the scanned roots whose file is gone, or whose file was read whole
-    this time without them. A file that failed to read keeps its articles."""
-    prefixes = _origin_prefixes(roots)
-    seen = {a.article_id for a in articles}
-    found = {origin for _, origin in files}
-    gone = 0
-    for record in store.articles().values():
-        file_origin = record.origin.split("#", 1)[0]
-        if record.article_id in seen or not any(file_origin.startswith(p) for p in prefixes):
-            continue
-        if file_origin in found and file_origin not in read_ok:
-            continue
-        store.forget_article(record.article_id)
-        gone += 1
-    return gone
-
-
-def _origin_prefixes(roots: Iterable[Path | str]) -> list[str]:
-    out = []
-    for root in roots:
-        path = Path(root).resolve()
-        out.append(f"{path.name}/" if path.is_dir() else f"{path.parent.name}/{path.name}")
-    return out

@@ -77,21 +77,31 @@ class ReadResult:
 # --------------------------------------------------------------------------------------------- files
 
 
-def find_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
-    """Expand files and folders into `(path, origin_prefix)` pairs.
+@dataclass(frozen=True)
+class FoundFile:
+    """An article file to read: its path, its origin prefix, and the prefix the earlier ingest gave it."""
+
+    path: Path
+    origin: str  # the absolute path, folder resolved, POSIX form: its articles' origins start with it
+    legacy_origin: str  # `<folder name>/<relative path>`: how archives ingested before held it
+
+
+def scan_paths(paths: Iterable[Path]) -> list[FoundFile]:
+    """Expand files and folders into the article files under them.
 
     Folders are walked recursively in sorted order, skipping hidden files and folders, symlinked
     folders and unsupported suffixes; a file given directly with an unsupported suffix is skipped with
-    a warning. The origin prefix is `<root folder name>/<path relative to root>` for files found
-    under a folder, `<parent folder name>/<file name>` for a file given directly, so both spellings
-    of the same file agree. A file reached twice is listed once. A missing path raises `ReadError`.
+    a warning. A file's origin is its absolute path (its folder resolved), so it names one file on this
+    machine however it was reached (through its folder or directly, by a relative or symlinked folder
+    path) and two files of one name in two folders of one name stay two articles. A file reached twice
+    is listed once. A missing path raises `ReadError`.
     """
-    found: list[tuple[Path, str]] = []
+    found: list[FoundFile] = []
     seen: set[Path] = set()
     for given in paths:
         path = Path(given)
         if not path.exists():
-            raise ReadError(f"{path}: no such file or folder")
+            raise ReadError(f"{printable(path)}: no such file or folder")
         if path.is_dir():
             root_name = _folder_name(path)
             pairs: Iterable[tuple[Path, str]] = (
@@ -100,14 +110,46 @@ def find_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
         elif _is_supported(path):
             pairs = [(path, f"{_folder_name(path.parent)}/{path.name}")]
         else:
-            log.warning("skipping %s: not one of the supported types %s", path, ", ".join(SUPPORTED_SUFFIXES))
+            log.warning(
+                "skipping %s: not one of the supported types %s",
+                printable(path),
+                ", ".join(SUPPORTED_SUFFIXES),
+            )
             pairs = []
-        for file, origin in pairs:
+        for file, legacy in pairs:
             key = file.resolve()
             if key not in seen:
                 seen.add(key)
-                found.append((file, origin))
+                found.append(FoundFile(file, printable(_absolute(file)), printable(Path(legacy))))
     return found
+
+
+def find_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """`(path, origin prefix)` of the article files under `paths` (see `scan_paths`)."""
+    return [(f.path, f.origin) for f in scan_paths(paths)]
+
+
+def origin_prefixes(root: Path) -> tuple[str, str]:
+    """What the origins of the articles found under `root` (a folder or a file given to `scan_paths`)
+    start with: as now written, and as the earlier ingest wrote them."""
+    if root.is_dir():
+        resolved = root.resolve()
+        current = printable(resolved)
+        return current if current.endswith("/") else f"{current}/", printable(
+            Path(_folder_name(resolved))
+        ) + "/"
+    return printable(_absolute(root)), printable(Path(_folder_name(root.parent)) / root.name)
+
+
+def _absolute(file: Path) -> Path:
+    """The file's path from the resolved folder it is in: a symlinked file keeps its own name and place."""
+    return file.parent.resolve() / file.name
+
+
+def printable(path: Path) -> str:
+    """`path` in POSIX form as valid Unicode: bytes of a file name that are not UTF-8 (which Python keeps
+    as lone surrogates, unstorable) are written as `\\xNN`."""
+    return path.as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _folder_name(folder: Path) -> str:

@@ -21,9 +21,9 @@ from ingest.readers import find_files, read_file
 from .conftest import SEEDS
 
 
-def seed_articles() -> list[Article]:
+def seed_articles(root: Path = SEEDS) -> list[Article]:
     out: list[Article] = []
-    for path, origin in find_files([SEEDS]):
+    for path, origin in find_files([root]):
         out.extend(read_file(path, origin, 10**7).articles)
     return out
 
@@ -107,7 +107,7 @@ def test_ingest_seeds_then_nothing_new_then_one_change_then_prune(tmp_path: Path
     third = ingest_paths([corpus], settings, embedder=embedder)
     assert (third.new, third.changed, third.unchanged) == (0, 1, 9)
     after = stored(settings)
-    changed_article = next(a for a in seed_articles() if "biopharma" in a.title).article_id
+    changed_article = next(a for a in seed_articles(corpus) if "biopharma" in a.title).article_id
     assert {k: v for k, v in after.items() if not k.startswith(changed_article)} == {
         k: v for k, v in before.items() if not k.startswith(changed_article)
     }

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.articles import Article
-from ingest.readers import ReadError, ReadResult, find_files, read_file
+from ingest.readers import ReadError, ReadResult, find_files, read_file, scan_paths
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 FEED = SEEDS / "004_8d23ba6792565b0d.txt"
@@ -112,11 +112,24 @@ def test_article_ids_stable_and_unique() -> None:
 # ----------------------------------------------------------------------------------------- files
 
 
-def test_find_files_same_origin_for_folder_and_file() -> None:
+def test_find_files_same_origin_for_folder_and_file(monkeypatch: pytest.MonkeyPatch) -> None:
     from_folder = dict(find_files([SEEDS]))
     from_file = find_files([FEED])
-    assert from_file == [(FEED, "seeds/004_8d23ba6792565b0d.txt")]
-    assert from_folder[FEED] == "seeds/004_8d23ba6792565b0d.txt"
+    assert from_file == [(FEED, FEED.resolve().as_posix())]
+    assert from_folder[FEED] == FEED.resolve().as_posix()
+    monkeypatch.chdir(SEEDS)  # a relative spelling of the same file is the same article
+    assert find_files([Path(FEED.name)]) == [(Path(FEED.name), FEED.resolve().as_posix())]
+
+
+def test_find_files_origins_tell_same_names_in_same_named_folders_apart(tmp_path: Path) -> None:
+    first = write(tmp_path, "2023/news/budget.txt", "x")
+    second = write(tmp_path, "2024/news/budget.txt", "x")
+    found = scan_paths([first.parent, second.parent])
+    assert [f.origin for f in found] == [first.resolve().as_posix(), second.resolve().as_posix()]
+    assert [f.legacy_origin for f in found] == [
+        "news/budget.txt",
+        "news/budget.txt",
+    ]  # the old, ambiguous ids
 
 
 def test_find_files_skips_hidden_and_unsupported(tmp_path: Path) -> None:
@@ -125,12 +138,12 @@ def test_find_files_skips_hidden_and_unsupported(tmp_path: Path) -> None:
         write(root, name, "x")
     found = find_files([root])
     assert [origin for _, origin in found] == [
-        "news/a.txt",
-        "news/b.md",
-        "news/sub/c.jsonl",
-        "news/sub/e.HTML",
+        f"{root.resolve().as_posix()}/{name}" for name in ["a.txt", "b.md", "sub/c.jsonl", "sub/e.HTML"]
     ]
-    assert find_files([root / "sub" / "c.jsonl", root])[0] == (root / "sub" / "c.jsonl", "sub/c.jsonl")
+    assert find_files([root / "sub" / "c.jsonl", root])[0] == (
+        root / "sub" / "c.jsonl",
+        (root / "sub" / "c.jsonl").resolve().as_posix(),
+    )
     assert len(find_files([root, root / "a.txt"])) == 4  # a file reached twice is listed once
     assert find_files([root / "notes.pdf"]) == []
 

@@ -1,0 +1,248 @@
+"""Ingest under hostile or awkward input: colliding file names, duplicates across runs, repetitive text,
+invalid Unicode, an unusable data dir, and one huge article. A real Chroma in tmp_path; a deterministic fake
+embedder (vectors from a hash of the text), so these run in seconds."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from assistant.settings import Settings
+from assistant.store import PassageStore
+from ingest import ingest_paths
+from ingest.articles import Article
+from ingest.passages import PassageSplitter
+from ingest.pipeline import article_record
+from ingest.readers import read_file
+
+MAX = 10 * 1024 * 1024
+
+
+class HashEmbedder:
+    """Unit vectors seeded by each text's hash (identical texts, identical vectors); records every call."""
+
+    def __init__(self, events: list[tuple[str, int]] | None = None) -> None:
+        self.events = events if events is not None else []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.events.append(("embed", len(texts)))
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for i, text in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+            vector = np.random.default_rng(seed).standard_normal(384)
+            out[i] = vector / np.linalg.norm(vector)
+        return out
+
+
+def ingest(paths: list[Path], settings: Settings, **kwargs: Any) -> Any:
+    return ingest_paths(paths, settings, embedder=HashEmbedder(), **kwargs)  # type: ignore[arg-type]
+
+
+def served(settings: Settings) -> dict[str, str]:
+    """Passage id -> text of what retrieval may return: passages of committed article versions."""
+    store = PassageStore(settings)
+    committed = {aid: rec.content_hash for aid, rec in store.articles().items()}
+    return {
+        p.passage_id: p.text
+        for p in store.iter_passages()
+        if committed.get(p.metadata["article_id"]) == p.metadata["content_hash"]
+    }
+
+
+def titles(settings: Settings) -> list[str]:
+    return sorted(r.title for r in PassageStore(settings).articles().values())
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def sentences(n: int, topic: str = "council") -> str:
+    return " ".join(f"The {topic} met for session number {i} and approved item {i * 7}." for i in range(n))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+# --- 1. article ids identify the file, not `<folder name>/<file name>` ------------------------------------
+def _two_budgets(tmp_path: Path) -> tuple[Path, Path]:
+    old = write(
+        tmp_path / "c" / "2023" / "news" / "budget.txt", "Budget 2023\n\nThe 2023 budget was 4 billion.\n"
+    )
+    new = write(
+        tmp_path / "c" / "2024" / "news" / "budget.txt", "Budget 2024\n\nThe 2024 budget was 5 billion.\n"
+    )
+    return old.parent, new.parent
+
+
+def test_same_file_name_under_two_folders_of_the_same_name_in_one_run(
+    tmp_path: Path, settings: Settings
+) -> None:
+    first, second = _two_budgets(tmp_path)
+    report = ingest([first, second], settings)
+    assert (report.new, report.failed, report.duplicates) == (2, [], [])
+    assert titles(settings) == ["Budget 2023", "Budget 2024"]
+    again = ingest([first, second], settings)
+    assert (again.new, again.changed, again.unchanged, again.passages_written) == (0, 0, 2, 0)
+
+
+def test_same_file_name_under_two_folders_of_the_same_name_in_two_runs(
+    tmp_path: Path, settings: Settings
+) -> None:
+    first, second = _two_budgets(tmp_path)
+    assert ingest([first], settings).new == 1
+    report = ingest([second], settings)
+    assert (report.new, report.changed) == (1, 0)  # not "0 new, 1 changed": the 2023 budget stays
+    assert titles(settings) == ["Budget 2023", "Budget 2024"]
+    # the same file given directly, not through its folder, is the same article
+    direct = ingest([first / "budget.txt"], settings)
+    assert (direct.new, direct.unchanged) == (0, 1)
+
+
+def test_prune_forgets_only_articles_under_the_roots_given(tmp_path: Path, settings: Settings) -> None:
+    first, second = _two_budgets(tmp_path)
+    write(first / "tax.md", "# Tax\n\nThe tax rate stayed at 12 percent.\n")
+    ingest([first, second], settings)
+    (first / "tax.md").unlink()
+    # a folder of the same name elsewhere is another root: nothing of the 2023 folder is touched
+    assert ingest([second], settings, prune=True).pruned == 0
+    assert titles(settings) == ["Budget 2023", "Budget 2024", "Tax"]
+    assert ingest([first], settings, prune=True).pruned == 1
+    assert titles(settings) == ["Budget 2023", "Budget 2024"]
+
+
+def _legacy_ingest(settings: Settings, folder: Path) -> None:
+    """What the earlier ingest stored: origins `<folder name>/<file name>`, ids derived from them."""
+    store = PassageStore(settings)
+    splitter = PassageSplitter(settings.chunk_tokens, settings.chunk_overlap)
+    for path in sorted(folder.iterdir()):
+        for article in read_file(path, f"{folder.name}/{path.name}", MAX).articles:
+            passages = splitter.split(article)
+            store.upsert_passages(
+                [p.passage_id for p in passages],
+                HashEmbedder().encode([p.embedding_text() for p in passages]),
+                [p.text for p in passages],
+                [p.metadata() for p in passages],
+            )
+            store.commit_articles([article_record(article, len(passages))])
+
+
+def test_archive_ingested_under_the_old_ids_is_kept_not_duplicated(
+    tmp_path: Path, settings: Settings
+) -> None:
+    folder = tmp_path / "news"
+    write(folder / "a.txt", "Bridge opens\n\nThe bridge opened on Monday after two years of work.\n")
+    write(folder / "b.md", "# Rates\n\nThe bank kept its rate at 9 percent.\n")
+    write(folder / "c.md", "# Trains\n\nA new train line links the two cities.\n")
+    _legacy_ingest(settings, folder)
+    legacy_ids = set(PassageStore(settings).articles())
+    assert len(legacy_ids) == 3
+
+    report = ingest([folder], settings)  # nothing re-embedded, nothing duplicated, nothing reported
+    assert (report.new, report.changed, report.unchanged, report.duplicates) == (0, 0, 3, [])
+    assert report.passages_written == 0 and set(PassageStore(settings).articles()) == legacy_ids
+
+    write(folder / "b.md", "# Rates\n\nThe bank raised its rate to 10 percent.\n")
+    (folder / "c.md").unlink()
+    edited = ingest([folder], settings, prune=True)
+    assert (edited.new, edited.changed, edited.unchanged, edited.pruned) == (0, 1, 1, 1)
+    assert titles(settings) == ["Bridge opens", "Rates"]  # the old version of b.md is gone, not served twice
+    texts = " ".join(served(settings).values())
+    assert "10 percent" in texts and "9 percent" not in texts and "train" not in texts
+
+
+# --- 3. a duplicate of an article committed in an earlier run -------------------------------------------
+def test_duplicate_of_an_article_committed_in_an_earlier_run_is_skipped(
+    tmp_path: Path, settings: Settings
+) -> None:
+    body = "Same story\n\nThe council approved the budget on Tuesday.\n"
+    a = write(tmp_path / "in" / "a.txt", body)
+    b = write(tmp_path / "in" / "b.txt", body)
+    assert ingest([a], settings).new == 1
+    report = ingest([b], settings)
+    assert report.new == 0 and report.duplicates == [(str(b.resolve()), str(a.resolve()))]
+    assert len(PassageStore(settings).articles()) == 1
+
+
+def test_renamed_file_with_prune_keeps_its_article(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "in"
+    a = write(folder / "a.txt", "Same story\n\nThe council approved the budget on Tuesday.\n")
+    ingest([folder], settings)
+    a.rename(folder / "b.txt")
+    report = ingest([folder], settings, prune=True)
+    assert (report.new, report.pruned, report.duplicates) == (1, 1, [])
+    assert [r.origin for r in PassageStore(settings).articles().values()] == [
+        str((folder / "b.txt").resolve())
+    ]
+    assert any("approved the budget" in t for t in served(settings).values())
+
+
+def test_article_edited_into_a_copy_of_another_drops_its_old_version(
+    tmp_path: Path, settings: Settings
+) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.txt", "Rates\n\nThe bank kept its rate at 9 percent.\n")
+    write(folder / "b.txt", "Bridge\n\nThe bridge opened on Monday.\n")
+    ingest([folder], settings)
+    write(folder / "a.txt", "Bridge\n\nThe bridge opened on Monday.\n")
+    report = ingest([folder], settings)
+    assert len(report.duplicates) == 1 and titles(settings) == ["Bridge"]
+
+
+# --- 5. repetitive text -------------------------------------------------------------------------------------
+def test_repeated_passages_of_an_article_are_stored_once(settings: Settings) -> None:
+    repeated = "Read more: subscribe to our newsletter for daily news about the city council and its budget."
+    text = "\n\n".join(
+        [sentences(4, "board"), repeated, sentences(4, "court"), repeated, sentences(4, "mayor")]
+    )
+    article = Article(title="t", text=text, origin="/t/a.txt")
+    passages = PassageSplitter(32, 0).split(article)
+    assert len({p.text for p in passages}) == len(passages)
+    assert sum(p.text == repeated for p in passages) == 1
+    assert [p.index for p in passages] == list(range(len(passages)))
+    assert all(text[p.start : p.end] == p.text for p in passages)
+
+
+def test_near_constant_article_is_refused_and_the_rest_ingested(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "in"
+    write(folder / "spam.txt", "Buy cheap watches now at the best price in town. " * 4000)
+    write(folder / "good.md", "# Good news\n\nThe bridge opened on Monday.\n")
+    report = ingest([folder], settings)
+    assert report.new == 1 and titles(settings) == ["Good news"]
+    [(name, reason)] = report.failed
+    assert name.endswith("spam.txt") and "repetitive" in reason
+
+
+# --- 6. lone surrogates ------------------------------------------------------------------------------------
+def test_lone_surrogate_in_a_jsonl_line_fails_that_line_only(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "in"
+    write(
+        folder / "feed.jsonl",
+        '{"title": "Bad \\ud800 title", "text": "Broken record."}\n'
+        '{"title": "Good title", "text": "The mayor opened the park.", "source": "x\\udfff"}\n'
+        '{"title": "Fine", "text": "Emoji pairs are fine \\ud83d\\ude00."}\n',
+    )
+    write(folder / "other.md", "# Other\n\nA second file is ingested too.\n")
+    report = ingest([folder], settings)
+    assert report.new == 2 and titles(settings) == ["Fine", "Other"]
+    assert [r.split(":")[0] for _, r in report.failed] == ["line 1", "line 2"]
+    assert all("surrogate" in r for _, r in report.failed)
+
+
+def test_file_name_that_is_not_utf8_is_ingested(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Path(os.fsdecode(bytes(folder) + b"/caf\xe9.txt")).write_text("Cafe\n\nA cafe opened on the square.\n")
+    report = ingest([folder], settings)
+    assert report.new == 1 and report.failed == []
+    [record] = PassageStore(settings).articles().values()
+    assert record.origin.endswith("caf\\xe9.txt")
