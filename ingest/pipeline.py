@@ -83,9 +83,13 @@ class IngestReport:
 @contextmanager
 def ingest_lock(settings: Settings, wait: bool = False) -> Iterator[None]:
     """Hold the data dir's ingest lock; a second ingest waits (wait=True) or fails with a clear message."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
     path = settings.state_dir / "ingest.lock"
-    with open(path, "a+") as handle:
+    try:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - closed by the `with` below
+    except OSError as exc:
+        raise _unusable_data_dir(settings, exc) from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -105,6 +109,19 @@ def ingest_lock(settings: Settings, wait: bool = False) -> Iterator[None]:
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _unusable_data_dir(settings: Settings, exc: OSError) -> IngestError:
+    """One line a user can act on, for a data dir that is a file, lies under a file, or cannot be written."""
+    existing = next((p for p in (settings.state_dir, *settings.state_dir.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        why = f"{existing} is a file, not a folder"
+    else:
+        why = f"cannot write {exc.filename or settings.state_dir}: {exc.strerror or exc}"
+    return IngestError(
+        f"the data dir {settings.data_dir} cannot be used ({why}); "
+        "point ASSISTANT_DATA_DIR (--data-dir) at a writable folder"
+    )
 
 
 def ingest_paths(

@@ -4,21 +4,29 @@ embedder (vectors from a hash of the text), so these run in seconds."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from assistant.errors import IngestError
 from assistant.settings import Settings
 from assistant.store import PassageStore
 from ingest import ingest_paths
 from ingest.articles import Article
+from ingest.cli import main as ingest_main
 from ingest.passages import PassageSplitter
 from ingest.pipeline import article_record
 from ingest.readers import read_file
+
+from .conftest import ROOT
 
 MAX = 10 * 1024 * 1024
 
@@ -246,3 +254,62 @@ def test_file_name_that_is_not_utf8_is_ingested(tmp_path: Path, settings: Settin
     assert report.new == 1 and report.failed == []
     [record] = PassageStore(settings).articles().values()
     assert record.origin.endswith("caf\\xe9.txt")
+
+
+# --- 8. an unusable data dir ----------------------------------------------------------------------------
+def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write(tmp_path / "in" / "a.md", "# A\n\nText.\n")
+    data = write(tmp_path / "data.txt", "not a folder")
+    with pytest.raises(IngestError, match=r"data.txt is a file, not a folder.*ASSISTANT_DATA_DIR"):
+        ingest([source], Settings(data_dir=data))
+    with pytest.raises(IngestError, match=r"data.txt is a file, not a folder"):
+        ingest([source], Settings(data_dir=data / "sub"))  # a path under a file
+    assert ingest_main([str(source), "--data-dir", str(data), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def _can_mount_read_only() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount --bind / /mnt && mount -o remount,ro,bind /mnt"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_read_only(), reason="needs a private read-only bind mount (root, unshare)")
+def test_read_only_data_dir_is_a_clear_error_from_the_cli(tmp_path: Path) -> None:
+    """A real read-only file system (a private read-only bind mount; chmod does not stop root)."""
+    source = write(tmp_path / "in" / "a.md", "# A\n\nText.\n")
+    data = tmp_path / "data"
+    Settings(data_dir=data).state_dir.mkdir(parents=True)
+    script = (
+        f"mount --bind {data} {data} && mount -o remount,ro,bind {data} && "
+        f"touch {data}/probe 2>/dev/null && exit 99; "
+        f"exec {sys.executable} -m ingest -q {source}"
+    )
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert "Read-only file system" in done.stderr and "ASSISTANT_DATA_DIR" in done.stderr
+
+
+def test_read_only_data_dir_is_a_clear_error(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the privileges for a read-only mount: EROFS simulated where ingest first writes (its lock
+    file), so this covers the message, not the file system."""
+    source = write(tmp_path / "in" / "a.md", "# A\n\nText.\n")
+
+    def read_only(file: Any, *args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EROFS, "Read-only file system", str(file))
+
+    monkeypatch.setattr("ingest.pipeline.open", read_only, raising=False)
+    with pytest.raises(IngestError, match=r"Read-only file system.*ASSISTANT_DATA_DIR") as caught:
+        ingest([source], settings)
+    assert "ingest.lock" in str(caught.value) and "\n" not in str(caught.value)
