@@ -1,11 +1,12 @@
 """Ingest: files -> articles -> passages -> embeddings -> Chroma, incrementally and crash-safely.
 
-What to write, skip and forget is decided first (`ingest.plan`), then written group by group.
-
-Per batch of articles the order of writes is: passages of the new versions (ids carry the content
-hash, so re-writing them is idempotent), then removal of those articles' other passages, then their
-ledger entries (the commit point). A run killed anywhere leaves either the old committed version or
-nothing served for each article; the next run finishes the job.
+What to write, skip and forget is decided first (`ingest.plan`); then the passages to write are embedded in
+batches of about `_BATCH_PASSAGES`, a big article spread over as many batches as it needs. Each batch's
+passages are written as soon as they are embedded (ids carry the content hash, so re-writing them is
+idempotent); the batch that holds an article's last passages then removes that article's other passages
+and writes its ledger entry (the commit point). Retrieval serves only passages of committed versions, so
+a run killed anywhere leaves either the old committed version or nothing served for each article, plus
+uncommitted passages that the next run overwrites or removes when it completes the job.
 One ingest at a time per data dir (a file lock).
 """
 
@@ -212,29 +213,29 @@ def _count(plan: Plan, report: IngestReport) -> None:
 
 
 def _write(
-    split: list[tuple[Article, list[Passage]]],
+    articles: list[tuple[Article, list[Passage]]],
     store: PassageStore,
     embedder: Embedder,
     report: IngestReport,
     progress: bool,
 ) -> None:
-    """Embed group after group of whole articles; each group's Chroma writes run on a writer thread while
-    the next group is embedded (the embedder keeps the cores busy; the writes mostly wait on Chroma). One
-    write is in flight at a time and groups are written in order, so the commit order is unchanged; a
-    failed write stops the run before the next group is submitted."""
-    total = sum(len(passages) for _, passages in split)
+    """Embed batch after batch; each batch's Chroma writes run on a writer thread while the next batch is
+    embedded (the embedder keeps the cores busy; the writes mostly wait on Chroma). One write is in flight
+    at a time and batches are written in order, so the commit order is unchanged; a failed write stops the
+    run before the next batch is submitted. The progress bar moves with every batch."""
+    total = sum(len(passages) for _, passages in articles)
     bar = tqdm(total=total, desc="embedding", unit="passage", disable=not progress)
     pending: Future[None] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
         try:
-            for group in _groups(split, _BATCH_PASSAGES):
-                passages = [p for _, ps in group for p in ps]
+            for batch in _batches(articles, _BATCH_PASSAGES):
+                passages = [p for piece in batch for p in piece.passages]
                 t0 = time.perf_counter()
                 vectors = embedder.encode([p.embedding_text() for p in passages])
                 report.embed_seconds += time.perf_counter() - t0
                 if pending is not None:
-                    pending.result()  # the previous group is committed (or its error raised) first
-                pending = writer.submit(_write_group, store, group, passages, vectors)
+                    pending.result()  # the previous batch is written (or its error raised) first
+                pending = writer.submit(_write_batch, store, batch, passages, vectors)
                 report.passages_written += len(passages)
                 bar.update(len(passages))
             if pending is not None:
@@ -243,40 +244,57 @@ def _write(
             bar.close()
 
 
-def _write_group(
-    store: PassageStore,
-    group: list[tuple[Article, list[Passage]]],
-    passages: list[Passage],
-    vectors: np.ndarray,
+@dataclass(frozen=True)
+class _Piece:
+    """An article's share of one embedding batch; the share holding its last passages commits it."""
+
+    article: Article
+    passages: list[Passage]  # this batch's share
+    every: list[Passage]  # all the article's passages
+    last: bool
+
+
+def _batches(articles: list[tuple[Article, list[Passage]]], size: int) -> Iterator[list[_Piece]]:
+    """Batches of `size` passages (the last one smaller), an article spread over as many as it needs."""
+    batch: list[_Piece] = []
+    room = size
+    for article, passages in articles:
+        start = 0
+        while True:
+            share = passages[start : start + room]
+            start += len(share)
+            last = start >= len(passages)
+            batch.append(_Piece(article, share, passages, last))
+            room -= len(share)
+            if room <= 0:
+                yield batch
+                batch, room = [], size
+            if last:
+                break
+    if batch:
+        yield batch
+
+
+def _write_batch(
+    store: PassageStore, batch: list[_Piece], passages: list[Passage], vectors: np.ndarray
 ) -> None:
-    """Passages first, then the passages of older versions (or of an interrupted run) go, then the ledger
-    entries commit the group: a few Chroma calls per group, not three per article."""
+    """The batch's passages first; then, for the articles whose last passages it holds, their other
+    passages (older versions, leftovers of an interrupted run) go and their ledger entries commit them: a
+    few Chroma calls per batch, not three per article. Until its commit an article's new passages are
+    stored but never served."""
     store.upsert_passages(
         [p.passage_id for p in passages],
         vectors,
         [p.text for p in passages],
         [p.metadata() for p in passages],
     )
-    keep = {p.passage_id for p in passages}
-    stored = store.passage_ids_by_article([a.article_id for a, _ in group])
+    done = [piece for piece in batch if piece.last]
+    if not done:
+        return
+    keep = {p.passage_id for piece in done for p in piece.every}
+    stored = store.passage_ids_by_article([piece.article.article_id for piece in done])
     store.delete_passages([pid for ids in stored.values() for pid in ids if pid not in keep])
-    store.commit_articles([article_record(a, len(ps)) for a, ps in group])
-
-
-def _groups(
-    split: list[tuple[Article, list[Passage]]], size: int
-) -> Iterator[list[tuple[Article, list[Passage]]]]:
-    """Whole articles, batched so each embedding call sees about `size` passages."""
-    group: list[tuple[Article, list[Passage]]] = []
-    count = 0
-    for item in split:
-        group.append(item)
-        count += len(item[1])
-        if count >= size:
-            yield group
-            group, count = [], 0
-    if group:
-        yield group
+    store.commit_articles([article_record(piece.article, len(piece.every)) for piece in done])
 
 
 def article_record(article: Article, passages: int) -> ArticleRecord:

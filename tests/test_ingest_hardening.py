@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +314,86 @@ def test_read_only_data_dir_is_a_clear_error(
     with pytest.raises(IngestError, match=r"Read-only file system.*ASSISTANT_DATA_DIR") as caught:
         ingest([source], settings)
     assert "ingest.lock" in str(caught.value) and "\n" not in str(caught.value)
+
+
+# --- 14. a huge article is embedded and written batch by batch, committed once at the end ---------------
+class RecordingStore(PassageStore):
+    def __init__(self, settings: Settings, events: list[tuple[str, int]]) -> None:
+        super().__init__(settings)
+        self.events = events
+        self.events_lock = threading.Lock()
+
+    def upsert_passages(self, ids: Any, embeddings: Any, documents: Any, metadatas: Any) -> None:
+        super().upsert_passages(ids, embeddings, documents, metadatas)
+        self.events.append(("upsert", len(ids)))
+
+    def commit_articles(self, records: Any) -> None:
+        super().commit_articles(records)
+        self.events.append(("commit", len(records)))
+
+
+def test_one_huge_article_is_written_batch_by_batch_and_committed_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", chunk_tokens=32, chunk_overlap=0)
+    monkeypatch.setattr("ingest.pipeline._BATCH_PASSAGES", 8)
+    updates: list[int] = []
+
+    class Bar:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def update(self, n: int) -> None:
+            updates.append(n)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(
+        "ingest.pipeline.tqdm", lambda *a, **k: Bar() if k.get("desc") == "embedding" else a[0]
+    )
+    source = write(tmp_path / "in" / "huge.txt", "Huge\n\n" + sentences(60))
+    events: list[tuple[str, int]] = []
+    embedder = HashEmbedder(events)
+    report = ingest_paths([source], settings, store=RecordingStore(settings, events), embedder=embedder)  # type: ignore[arg-type]
+
+    embeds = [i for i, (kind, _) in enumerate(events) if kind == "embed"]
+    upserts = [i for i, (kind, _) in enumerate(events) if kind == "upsert"]
+    commits = [i for i, (kind, _) in enumerate(events) if kind == "commit"]
+    assert len(embeds) >= 4 and all(n <= 8 for kind, n in events if kind == "embed")
+    assert upserts[0] < embeds[-1]  # written while the rest of the article is still being embedded
+    assert len(commits) == 1 and commits[0] > upserts[-1]  # committed once, after its last passage
+    assert updates == [n for kind, n in events if kind == "embed"]  # the bar moves with every batch
+    [record] = PassageStore(settings).articles().values()
+    assert record.passages == report.passages_written == sum(n for kind, n in events if kind == "upsert")
+
+
+def test_huge_article_killed_midway_is_not_served_and_is_completed_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", chunk_tokens=32, chunk_overlap=0)
+    monkeypatch.setattr("ingest.pipeline._BATCH_PASSAGES", 8)
+    folder = tmp_path / "in"
+    write(folder / "huge.txt", "Huge\n\n" + sentences(60))
+    write(folder / "small.md", "# Small\n\nThe small article.\n")
+
+    class Dies(PassageStore):
+        upserts = 0
+
+        def upsert_passages(self, *args: Any, **kwargs: Any) -> None:
+            Dies.upserts += 1
+            if Dies.upserts == 3:
+                raise KeyboardInterrupt
+            super().upsert_passages(*args, **kwargs)
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths([folder], settings, store=Dies(settings), embedder=HashEmbedder())  # type: ignore[arg-type]
+    store = PassageStore(settings)
+    assert store.articles() == {} and served(settings) == {}
+    assert store.count() == 16  # two batches of the big article's passages wait, uncommitted
+
+    report = ingest([folder], settings)
+    assert report.new == 2 and report.failed == []
+    clean = Settings(data_dir=tmp_path / "clean", chunk_tokens=32, chunk_overlap=0)
+    ingest([folder], clean)
+    assert served(settings) == served(clean) and PassageStore(settings).count() == PassageStore(clean).count()
