@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -150,7 +150,8 @@ def ingest_paths(
         if prune:
             seen = {r.article.article_id for r in read} | {r.legacy_id for r in read}
             gone = pruned(ledger, files, read_whole, [Path(p) for p in paths], seen)
-        plan = make_plan(read, ledger, gone, _splitter(settings))
+        with tqdm(desc="splitting", unit="article", disable=not progress, leave=False) as bar:
+            plan = make_plan(read, ledger, gone, _splitter(settings, bar))
         _count(plan, report)
         if plan.write:
             if embedder is None:
@@ -192,14 +193,17 @@ def _read_all(
     return read, read_whole
 
 
-def _splitter(settings: Settings) -> Callable[[Article], Split]:
-    """Split articles, building the splitter (a llama-index import) only if an article needs splitting."""
+def _splitter(settings: Settings, bar: tqdm[Any]) -> Callable[[Article], Split]:
+    """Split articles, building the splitter (a llama-index import) only if an article needs splitting.
+    (A 1 MB article takes some 10 s to split: the bar says what is going on meanwhile.)"""
     made: list[PassageSplitter] = []
 
     def split(article: Article) -> Split:
         if not made:
             made.append(PassageSplitter(settings.chunk_tokens, settings.chunk_overlap))
-        return made[0].split_article(article)
+        parts = made[0].split_article(article)
+        bar.update(1)
+        return parts
 
     return split
 

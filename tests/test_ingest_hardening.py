@@ -339,19 +339,27 @@ def test_one_huge_article_is_written_batch_by_batch_and_committed_at_the_end(
     monkeypatch.setattr("ingest.pipeline._BATCH_PASSAGES", 8)
     updates: list[int] = []
 
-    class Bar:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+    class Bar:  # tqdm as the pipeline uses it, recording the embedding bar's steps
+        def __init__(self, iterable: Any = None, *, desc: str = "", **kwargs: Any) -> None:
+            self.iterable, self.desc = iterable, desc
+
+        def __iter__(self) -> Any:
+            return iter(self.iterable)
+
+        def __enter__(self) -> Bar:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
             pass
 
         def update(self, n: int) -> None:
-            updates.append(n)
+            if self.desc == "embedding":
+                updates.append(n)
 
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(
-        "ingest.pipeline.tqdm", lambda *a, **k: Bar() if k.get("desc") == "embedding" else a[0]
-    )
+    monkeypatch.setattr("ingest.pipeline.tqdm", Bar)
     source = write(tmp_path / "in" / "huge.txt", "Huge\n\n" + sentences(60))
     events: list[tuple[str, int]] = []
     embedder = HashEmbedder(events)
