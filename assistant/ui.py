@@ -11,11 +11,9 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
 import sys
 import threading
 import time
-import unicodedata
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -28,6 +26,7 @@ from .errors import AssistantError
 from .settings import Settings
 from .store import PassageStore
 from .types import Answer, TextDelta
+from .ui_uploads import UploadError, safe_upload_name, store_upload
 
 ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
@@ -85,18 +84,6 @@ def to_messages(answer: Answer) -> list[dict[str, Any]]:
             {"role": "assistant", "content": body, "metadata": {"title": title, "status": "done"}}
         )
     return messages
-
-
-def safe_upload_name(name: str) -> str:
-    """A file name with no directories, no traversal and no odd characters; keeps the suffix."""
-    base = os.path.basename(name.replace("\\", "/"))
-    base = unicodedata.normalize("NFKC", base)
-    stem, dot, suffix = base.rpartition(".")
-    if not dot:
-        stem, suffix = base, ""
-    stem = re.sub(r"[^\w.-]+", "_", stem).strip("._")[:80] or "upload"
-    suffix = re.sub(r"[^\w]+", "", suffix).lower()[:10]
-    return f"{stem}.{suffix}" if suffix else stem
 
 
 class ChatBackend:
@@ -228,10 +215,13 @@ class ChatBackend:
         limit = int(self.settings.ui_max_upload_mb * 1024 * 1024)
         uploads = (self.settings.data_dir / "uploads").resolve()
         uploads.mkdir(parents=True, exist_ok=True)
-        accepted, problems = [], []
+        accepted: list[Path] = []
+        problems: list[str] = []
+        notes: list[str] = []
         for item in files:
             source = Path(getattr(item, "name", None) or str(item))
-            name = safe_upload_name(getattr(item, "orig_name", None) or source.name)
+            sent = getattr(item, "orig_name", None) or source.name
+            name = safe_upload_name(sent)
             if not name.lower().endswith(ALLOWED_SUFFIXES):
                 problems.append(f"{html.escape(name)}: only {', '.join(ALLOWED_SUFFIXES)} files are accepted")
                 continue
@@ -242,15 +232,21 @@ class ChatBackend:
                     f"{self.settings.ui_max_upload_mb:g} MB limit"
                 )
                 continue
-            target = (uploads / name).resolve()
-            if target.parent != uploads:
-                problems.append(f"{html.escape(name)}: not a valid file name")
+            try:
+                stored = store_upload(source, name, uploads)
+            except UploadError as exc:
+                problems.append(html.escape(str(exc)))
                 continue
-            tmp = target.with_name(f".{target.name}.part")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
-            accepted.append(target)
-        lines = [f"✗ {p}" for p in problems]
+            if stored.status == "renamed":
+                notes.append(
+                    f"{html.escape(sent)} saved as {html.escape(stored.path.name)}: "
+                    f"{html.escape(name)} already holds a different article"
+                )
+            elif stored.status == "unchanged":
+                notes.append(f"{html.escape(sent)}: same content as {html.escape(stored.path.name)}")
+            if stored.path not in accepted:
+                accepted.append(stored.path)
+        lines = [f"✗ {p}" for p in problems] + [f"• {n}" for n in notes]
         if accepted:
             try:
                 report = ingest_paths(accepted, self.settings, wait=True, progress=progress is not None)
