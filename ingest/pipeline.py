@@ -162,6 +162,8 @@ def ingest_paths(
         for article_id in [*plan.retire, *sorted(gone)]:  # only once what replaces them is committed
             store.forget_article(article_id)
         report.pruned = len(gone)
+        if prune and not settings.chroma_host:  # a server may have other machines' ingests under way
+            _drop_leftovers(store)
         if plan.write or plan.retire or gone:
             rebuild_lexical_index(store, settings.state_dir / "bm25")
     report.seconds = time.perf_counter() - started
@@ -299,6 +301,21 @@ def _write_batch(
     stored = store.passage_ids_by_article([piece.article.article_id for piece in done])
     store.delete_passages([pid for ids in stored.values() for pid in ids if pid not in keep])
     store.commit_articles([article_record(piece.article, len(piece.every)) for piece in done])
+
+
+def _drop_leftovers(store: PassageStore) -> None:
+    """Remove passages that no committed article version owns: those a killed run wrote for an article
+    that no later run completed (its file is gone). Never served, but they take room in every dense search.
+    One pass over the archive, so only pruning runs do it, and only on the embedded store, where the
+    ingest lock rules out another run's passages in flight."""
+    committed = {aid: record.content_hash for aid, record in store.articles().items()}
+    store.delete_passages(
+        [
+            p.passage_id
+            for p in store.iter_passages()
+            if committed.get(str(p.metadata.get("article_id", ""))) != p.metadata.get("content_hash")
+        ]
+    )
 
 
 def article_record(article: Article, passages: int) -> ArticleRecord:

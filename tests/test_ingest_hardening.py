@@ -405,3 +405,28 @@ def test_huge_article_killed_midway_is_not_served_and_is_completed_next_run(
     clean = Settings(data_dir=tmp_path / "clean", chunk_tokens=32, chunk_overlap=0)
     ingest([folder], clean)
     assert served(settings) == served(clean) and PassageStore(settings).count() == PassageStore(clean).count()
+
+
+def test_prune_removes_what_a_killed_run_left_of_an_article_whose_file_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", chunk_tokens=32, chunk_overlap=0)
+    monkeypatch.setattr("ingest.pipeline._BATCH_PASSAGES", 8)
+    folder = tmp_path / "in"
+    huge = write(folder / "huge.txt", "Huge\n\n" + sentences(60))
+    write(folder / "small.md", "# Small\n\nThe small article.\n")
+    ingest([folder / "small.md"], settings)
+
+    class Dies(PassageStore):
+        def upsert_passages(self, *args: Any, **kwargs: Any) -> None:
+            if self.count() >= 16:
+                raise KeyboardInterrupt
+            super().upsert_passages(*args, **kwargs)
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths([huge], settings, store=Dies(settings), embedder=HashEmbedder())  # type: ignore[arg-type]
+    assert PassageStore(settings).count() > len(served(settings)) == 1
+    huge.unlink()
+    assert ingest([folder], settings).unchanged == 1 and PassageStore(settings).count() > 1  # kept ...
+    assert ingest([folder], settings, prune=True).pruned == 0
+    assert PassageStore(settings).count() == len(served(settings)) == 1  # ... until a pruning run
