@@ -169,6 +169,18 @@ def test_archive_ingested_under_the_old_ids_is_kept_not_duplicated(
     assert "10 percent" in texts and "9 percent" not in texts and "train" not in texts
 
 
+def test_two_articles_with_one_id_in_one_run_never_crash_it(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    # "caf\\xe9.txt" spelled out, and a name holding the byte 0xe9: both are written "caf\\xe9.txt"
+    write(folder / "caf\\xe9.txt", "Cafe one\n\nThe first cafe opened.\n")
+    Path(os.fsdecode(bytes(folder) + b"/caf\xe9.txt")).write_text("Cafe two\n\nThe second cafe opened.\n")
+    report = ingest([folder], settings)
+    assert report.new == 1 and len(titles(settings)) == 1
+    [(name, reason)] = report.failed
+    assert name.endswith("caf\\xe9.txt") and "its id" in reason
+
+
 # --- 3. a duplicate of an article committed in an earlier run -------------------------------------------
 def test_duplicate_of_an_article_committed_in_an_earlier_run_is_skipped(
     tmp_path: Path, settings: Settings
