@@ -17,8 +17,10 @@ Formats: .txt (plain articles and the Qazinform feed format), .md (a '# Title' h
 'Source:', 'Published:', 'URL:' lines), .html/.htm (article text extracted with trafilatura) and
 .jsonl (one JSON object a line: title, text, optional published, source, url, id).
 
-Unchanged articles are skipped by content hash, changed ones have their passages replaced, and a
-killed run is completed by the next one. Exit status: 0 all good, 1 some files failed, 2 nothing ran.
+An article is known by its file's absolute path (plus its position in a feed or .jsonl). Unchanged
+articles are skipped by content hash, changed ones have their passages replaced, copies of archived
+articles are skipped, near-constant (repetitive) articles are refused, and a killed run is completed by
+the next one. Exit status: 0 all good, 1 some files or records failed, 2 nothing ran.
 
 Examples:
   python -m ingest seeds/
