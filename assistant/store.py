@@ -138,6 +138,16 @@ def _check_embedded(settings: Settings) -> None:
         ) from exc
 
 
+def chroma_client(settings: Settings) -> Any:
+    """A Chroma client on the archive the settings name, for code that manages its own collections (the
+    evals' baseline index); raises ArchiveUnavailableError like the store."""
+    client, read_only_copy = _client(settings)
+    if read_only_copy is not None:
+        read_only_copy.cleanup()
+        raise ArchiveUnavailableError(f"{_where(settings)} is read-only")
+    return client
+
+
 def _is_read_only(chroma_dir: Path) -> bool:
     database = chroma_dir / "chroma.sqlite3"
     return database.exists() and not (os.access(chroma_dir, os.W_OK) and os.access(database, os.W_OK))

@@ -435,10 +435,10 @@ def ingest_default(
     from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from assistant.store import _client
+    from assistant.store import chroma_client
 
     embedder = embedder or build_embedder(settings)
-    client = _client(settings)
+    client = chroma_client(settings)
     name = f"{settings.collection}-baseline"
     with contextlib.suppress(chromadb.errors.NotFoundError, ValueError):
         client.delete_collection(name)

@@ -790,11 +790,11 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 def _stock_retriever(settings: Settings, embedder: Any, k: int) -> Any:
     """llama-index's stock vector retriever over the collection `ingest_default` built."""
-    from assistant.store import _client
+    from assistant.store import chroma_client
 
     from .baseline import vector_index
 
-    collection = _client(settings).get_collection(f"{settings.collection}-baseline")
+    collection = chroma_client(settings).get_collection(f"{settings.collection}-baseline")
     return vector_index(collection, embedder).as_retriever(similarity_top_k=k)
 
 
