@@ -37,7 +37,9 @@ class ContextPassage:
 
     @property
     def support_text(self) -> str:
-        return f"{self.title}\n{self.text}"
+        """What a claim citing this passage may draw on: its text, its article's title and source."""
+        source = str(self.metadata.get("source", "") or "")
+        return f"{self.title}\n{source}\n{self.text}" if source else f"{self.title}\n{self.text}"
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,15 @@ def with_excerpts(
     ranked: Sequence[RankedSentence],
     budget_tokens: int,
     count_tokens: Callable[[str], int],
+    cover: set[int] | frozenset[int] = frozenset(),
 ) -> list[ContextPassage]:
-    """The passages that contribute sentences within the budget, renumbered 1..m, each with its excerpt."""
+    """The passages that contribute sentences within the budget, renumbered 1..m, each with its excerpt.
+
+    Each passage in `cover` gets its best sentence before any passage gets a second one (the parts of a
+    question about several sources each need their evidence)."""
+    firsts = [next(r for r in ranked if r.n == n) for n in sorted(cover) if any(r.n == n for r in ranked)]
+    firsts.sort(key=lambda r: r.score, reverse=True)
+    ranked = firsts + [r for r in ranked if r not in firsts]
     chosen: dict[int, list[tuple[int, int]]] = {}
     used = 0
     spans_by_n = {p.n: sentence_spans(p.text) for p in passages}

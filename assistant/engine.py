@@ -23,9 +23,10 @@ from .dates import DateRange
 from .embedding import Embedder, build_embedder
 from .errors import AssistantError, GeneratorError, QuestionError
 from .generation import ChatModel, build_chat_model
-from .grounding import answers_the_question, extractive_draft, ground, is_refusal
+from .grounding import answers_the_question, extractive_draft, ground, is_refusal, split_verdict
 from .prompts import PromptPassage, Prompts
-from .retrieval import HybridRetriever
+from .questions import is_yes_no
+from .retrieval import PER_SOURCE_FIRST, HybridRetriever
 from .settings import Settings
 from .store import PassageStore
 from .text import clean_question
@@ -38,6 +39,7 @@ _FOLLOWUP = re.compile(
     re.IGNORECASE,
 )
 EXTRACTIVE_MIN_SCORE = 0.35
+MAX_PARTS = 3  # a question naming more sources gets the context of three
 
 
 @dataclass
@@ -148,9 +150,19 @@ class Assistant:
                 question, standalone, retrieved, clock, timing, "no passage is relevant enough"
             )
             return
-        candidates = numbered(retrieval.hits, max(1, max_sources or self.settings.max_sources))
+        limit = max_sources or self.settings.max_sources
+        budget = self.settings.context_tokens
+        cover: set[int] = set()
+        if len(retrieval.sources) > 1:
+            # a question about several sources: room for each source's best passages and sentences
+            parts = min(len(retrieval.sources), MAX_PARTS)
+            limit = max(limit, min(PER_SOURCE_FIRST * parts + 1, MAX_SOURCES_LIMIT))
+            budget = budget * parts
+        candidates = numbered(retrieval.hits, max(1, limit))
+        if retrieval.sources:
+            cover = {p.n for p in candidates if p.metadata.get("source") in retrieval.sources}
         ranked = rank_sentences(standalone, candidates, self.retriever.embedder.encode)
-        passages = with_excerpts(candidates, ranked, self.settings.context_tokens, self.count_tokens)
+        passages = with_excerpts(candidates, ranked, budget, self.count_tokens, cover=cover)
 
         draft = ""
         generator_used = self.backend
@@ -176,16 +188,24 @@ class Assistant:
             if draft:
                 clock.mark_first()
                 yield TextDelta(draft)
+        verdict = ""
+        if is_yes_no(standalone):
+            verdict, draft = split_verdict(draft)  # "Yes." has no words to check: the rest is grounded
         grounded = ground(draft, passages, self.prompts.refusal)
         if grounded.refused and self.chat_model is not None and not is_refusal(draft, self.prompts.refusal):
             # the model answered but nothing it said survived the checks: quote the archive instead
             fallback = extractive_draft(ranked, EXTRACTIVE_MIN_SCORE)
             if fallback:
-                notes.append("the generated answer failed the grounding checks; answered extractively")
+                notes += [
+                    *grounded.notes,
+                    "the generated answer failed the grounding checks; answered extractively",
+                ]
                 grounded = ground(fallback, candidates, self.prompts.refusal)
         if not grounded.refused and not answers_the_question(standalone, grounded.text):
             notes.append("the answer does not give what the question asks for (a number or a date)")
             grounded = dataclasses.replace(grounded, text="", citations=(), refused=True)
+        if verdict and not grounded.refused:
+            grounded = dataclasses.replace(grounded, text=f"{verdict}. {grounded.text}")
         t_generate = time.perf_counter() - t0
         timing["generate"] = t_generate
         notes = list(grounded.notes) + notes

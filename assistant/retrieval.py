@@ -24,10 +24,13 @@ from .dates import DateRange, find_date_range
 from .embedding import Embedder
 from .errors import EmptyArchiveError
 from .lexical import LexicalIndex, build_lexical_index, ledger_stamp
+from .questions import named_sources
 from .settings import Settings
 from .store import PassageStore, StoredPassage
 
 RRF_K = 60
+PER_SOURCE_CANDIDATES = 12  # passages searched within each source a question names
+PER_SOURCE_FIRST = 2  # of which the best this many lead the ranking, source by source
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,19 @@ class Retrieval:
     date_range: DateRange | None
     best_dense: float
     timings: RetrievalTimings
+    sources: tuple[str, ...] = ()  # the archive's sources the question names, each searched on its own
 
 
 class _Snapshot:
     """The lexical index plus the ledger it was built from."""
 
-    def __init__(self, index: LexicalIndex, committed: dict[str, str], mtime: float) -> None:
+    def __init__(
+        self, index: LexicalIndex, committed: dict[str, str], mtime: float, sources: frozenset[str]
+    ) -> None:
         self.index = index
         self.committed = committed
         self.mtime = mtime
+        self.sources = sources
 
 
 class HybridRetriever:
@@ -105,7 +112,8 @@ class HybridRetriever:
                 index = build_lexical_index(self.store)
                 with contextlib.suppress(OSError):  # a read-only archive: the index lives in memory
                     index.save(self._index_dir)
-            self._snapshot = _Snapshot(index, committed, self._stamp_mtime())
+            sources = frozenset(rec.source for rec in records.values() if rec.source)
+            self._snapshot = _Snapshot(index, committed, self._stamp_mtime(), sources)
             return self._snapshot
 
     def warm_up(self) -> None:
@@ -182,9 +190,68 @@ class HybridRetriever:
             for pid, score in fused.items()
             if pid in by_id
         ][:k]
+        named = tuple(named_sources(query, snap.sources))
+        if named:
+            hits = self._by_source(vector, named, date_range, snap, lexical, hits, k)
         timings.fuse = time.perf_counter() - t3
         best = max((s for _, s in dense), default=0.0)
-        return Retrieval(hits, date_range, best, timings)
+        return Retrieval(hits, date_range, best, timings, named)
+
+    def _by_source(
+        self,
+        vector: Any,
+        sources: tuple[str, ...],
+        date_range: DateRange | None,
+        snap: _Snapshot,
+        lexical: list[tuple[str, float]],
+        hits: list[Hit],
+        k: int,
+    ) -> list[Hit]:
+        """A question that names sources gets each source's best passages first, in turn, then the rest:
+        "Did the Verge article ... while the Wired article ...?" needs evidence from both. Each source is
+        searched on its own (dense, within that source, re-ranked with the lexical ranking), so one
+        prolific source cannot crowd the other out."""
+        lexical_rank = [pid for pid, _ in lexical]
+        per_source: list[list[Hit]] = []
+        for source in sources:
+            where: dict[str, Any] = {"source": source}
+            if date_range is not None and date_range.strict:
+                where = {
+                    "$and": [
+                        where,
+                        {"published_ts": {"$gte": date_range.start}},
+                        {"published_ts": {"$lt": date_range.end}},
+                    ]
+                }
+            found = [
+                (p, s)
+                for p, s in self.store.query(vector, PER_SOURCE_CANDIDATES, where)
+                if snap.committed.get(p.metadata.get("article_id", "")) == p.metadata.get("content_hash")
+            ]
+            rankings = [[p.passage_id for p, _ in found]]
+            ids = set(rankings[0])
+            rankings.append([pid for pid in lexical_rank if pid in ids])
+            if date_range is not None and not date_range.strict:
+                rankings.append(
+                    [
+                        p.passage_id
+                        for p, _ in found
+                        if date_range.start <= int(p.metadata.get("published_ts", -1)) < date_range.end
+                    ]
+                )
+            by_id = {p.passage_id: (p, s) for p, s in found}
+            per_source.append(
+                [Hit(by_id[pid][0], score, by_id[pid][1], None) for pid, score in _rrf(rankings).items()]
+            )
+        ordered: list[Hit] = []
+        seen: set[str] = set()
+        for rank in range(PER_SOURCE_FIRST):
+            for source_hits in per_source:
+                if rank < len(source_hits) and source_hits[rank].passage_id not in seen:
+                    ordered.append(source_hits[rank])
+                    seen.add(source_hits[rank].passage_id)
+        rest = [h for h in hits if h.passage_id not in seen]
+        return (ordered + rest)[: max(k, len(ordered))]
 
 
 def _rrf(rankings: list[list[str]]) -> dict[str, float]:
