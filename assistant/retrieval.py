@@ -153,11 +153,7 @@ class HybridRetriever:
                     {"published_ts": {"$lt": date_range.end}},
                 ]
             }
-        dense = [
-            (p, s)
-            for p, s in self.store.query(vector, k, where)
-            if snap.committed.get(p.metadata.get("article_id", "")) == p.metadata.get("content_hash")
-        ]
+        dense = self._committed_query(vector, k, where, snap)
         t2 = time.perf_counter()
         timings.dense = t2 - t1
 
@@ -197,6 +193,24 @@ class HybridRetriever:
         best = max((s for _, s in dense), default=0.0)
         return Retrieval(hits, date_range, best, timings, named)
 
+    def _committed_query(
+        self, vector: Any, k: int, where: dict[str, Any] | None, snap: _Snapshot
+    ) -> list[tuple[StoredPassage, float]]:
+        """The nearest committed passages. Passages of an article being ingested (or left by a killed run)
+        are not served; when they crowd the nearest k, the search is redone without them."""
+
+        def committed(p: StoredPassage) -> bool:
+            return snap.committed.get(p.metadata.get("article_id", "")) == p.metadata.get("content_hash")
+
+        raw = self.store.query(vector, k, where)
+        dense = [(p, s) for p, s in raw if committed(p)]
+        pending = sorted({str(p.metadata.get("content_hash", "")) for p, _ in raw if not committed(p)})
+        if pending and len(dense) < k:
+            unserved: dict[str, Any] = {"content_hash": {"$nin": pending}}
+            again = self.store.query(vector, k, unserved if where is None else {"$and": [where, unserved]})
+            dense = [(p, s) for p, s in again if committed(p)]
+        return dense
+
     def _by_source(
         self,
         vector: Any,
@@ -223,11 +237,7 @@ class HybridRetriever:
                         {"published_ts": {"$lt": date_range.end}},
                     ]
                 }
-            found = [
-                (p, s)
-                for p, s in self.store.query(vector, PER_SOURCE_CANDIDATES, where)
-                if snap.committed.get(p.metadata.get("article_id", "")) == p.metadata.get("content_hash")
-            ]
+            found = self._committed_query(vector, PER_SOURCE_CANDIDATES, where, snap)
             rankings = [[p.passage_id for p, _ in found]]
             ids = set(rankings[0])
             rankings.append([pid for pid in lexical_rank if pid in ids])

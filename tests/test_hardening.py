@@ -270,3 +270,23 @@ def test_a_filtered_query_that_comes_up_short_is_searched_exactly(tmp_path: Path
     assert scores == sorted(scores, reverse=True)
     expected = max(float(v @ crowd / np.linalg.norm(v) / np.linalg.norm(crowd)) for v in dated)
     assert abs(scores[0] - expected) < 1e-4
+
+
+def test_uncommitted_passages_crowding_the_search_are_skipped(seeded_copy: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """An ingest under way (or killed) leaves passages no committed article owns; they are never served,
+    and when they fill the nearest k the search is redone without them."""
+    settings = Settings(data_dir=seeded_copy)
+    store = PassageStore(settings)
+    question = "How many jobs will the biopharma plant create?"
+    vector = embedder.encode([question])[0]
+    ghosts = 30
+    store.upsert_passages(
+        [f"ghost:{i}" for i in range(ghosts)],
+        np.stack([vector] * ghosts),
+        [f"uncommitted text {i}" for i in range(ghosts)],
+        [{"article_id": "ghost", "content_hash": "not-committed", "published_ts": -1}] * ghosts,
+    )
+    retrieval = HybridRetriever(settings, store, embedder).retrieve(question, k=10)
+    assert not any(h.passage_id.startswith("ghost") for h in retrieval.hits)
+    assert retrieval.best_dense > 0.3, "committed passages are still found by the dense search"
+    assert sum(1 for h in retrieval.hits if h.dense is not None) >= 5
