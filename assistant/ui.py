@@ -2,8 +2,11 @@
 
 `build_app(settings)` returns the Blocks app; nothing starts on import. `serve()` launches it on
 127.0.0.1 by default, with optional login (`ASSISTANT_UI_AUTH`), and loads the model in the background
-while the page already answers "still loading". Every piece of question, answer or article text is
-HTML-escaped before it reaches the page: text from the archive is shown, never run.
+while the page already answers "still loading". Every string from outside (questions, answers, article
+titles, sources, URLs and dates, file names, error messages) shows as text, never as markup: the chat
+renders sanitised HTML with Markdown and LaTeX off and gets it HTML-escaped (`escape`); the Markdown
+status line gets every punctuation mark escaped too (`markdown_text`); the archive table, the starter
+questions and the upload result are plain-text components.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from .types import Answer, TextDelta
 from .ui_uploads import UploadError, safe_upload_name, store_upload
 
 ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+# every ASCII punctuation mark but the & and ; of HTML entities
+_MD_PUNCTUATION = re.compile(r"""([!"#$%'()*+,\-./:<=>?@\[\\\]^_`{|}~])""")
 
 CSS = """
 .gradio-container {max-width: 1100px !important; margin: auto;}
@@ -42,8 +46,14 @@ mark {background: #fde68a; color: inherit; padding: 0 2px;}
 
 
 def escape(text: str) -> str:
-    """Text that shows literally in a Markdown+HTML chat bubble (no tags, no Markdown formatting)."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    """Text that shows literally in the chat, which renders sanitised HTML (no Markdown, no LaTeX)."""
+    return "<br>".join(html.escape(text, quote=False).splitlines())
+
+
+def markdown_text(text: str) -> str:
+    """Text that shows literally in a gr.Markdown: no tags, and no emphasis, links, autolinks, headings,
+    lists or LaTeX either (CommonMark shows any backslash-escaped punctuation mark as itself)."""
+    return _MD_PUNCTUATION.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def _date(published: str) -> str:
@@ -57,7 +67,7 @@ def format_answer(answer: Answer) -> str:
             '<div class="refusal"><b>Not in the archive.</b> '
             f"{escape(answer.text)}<br><small>Try rephrasing, or widen the date range.</small></div>"
         )
-    return escape(answer.text).replace("\\[", "[").replace("\\]", "]")
+    return escape(answer.text)
 
 
 def format_source(c: Any) -> tuple[str, str]:
@@ -67,12 +77,13 @@ def format_source(c: Any) -> tuple[str, str]:
     body = escape(text[:start]) + "<mark>" + escape(text[start:end]) + "</mark>" + escape(text[end:])
     meta = f"{_date(c.published)} · {c.source or 'unknown source'}"
     link = (
-        f' · <a href="{html.escape(c.url, quote=True)}" target="_blank">link</a>'
-        if c.url.startswith("http")
+        f' · <a href="{html.escape(c.url, quote=True)}" target="_blank" rel="noopener noreferrer">link</a>'
+        if c.url.lower().startswith(("http://", "https://"))
         else ""
     )
-    title = f"[{c.n}] {c.title}"
-    return title, f'<div class="cite-meta">{html.escape(meta)}{link}</div>\n\n{body}'
+    # Gradio renders the title like a message: escaped the same way, it shows as text
+    title = f"[{c.n}] {escape(c.title)}"
+    return title, f'<div class="cite-meta">{escape(meta)}{link}</div>{body}'
 
 
 def to_messages(answer: Answer) -> list[dict[str, Any]]:
@@ -118,11 +129,11 @@ class ChatBackend:
         if not self._ready.is_set():
             return "Loading the model (the first start also assembles it; about half a minute)…"
         if self._error:
-            return f"**The assistant could not start:** {html.escape(self._error)}"
+            return f"**The assistant could not start:** {markdown_text(self._error)}"
         try:
             articles = len(PassageStore(self.settings).articles())
         except AssistantError as exc:
-            return f"**Archive unavailable:** {html.escape(str(exc))}"
+            return f"**Archive unavailable:** {markdown_text(str(exc))}"
         backend = self._assistant.backend if self._assistant else self.settings.llm_backend
         return f"**Ready** · {articles} articles in the archive · answers by the {backend} backend"
 
@@ -155,7 +166,10 @@ class ChatBackend:
             yield (
                 [
                     *display,
-                    {"role": "assistant", "content": "_The model is still loading; your answer follows…_"},
+                    {
+                        "role": "assistant",
+                        "content": "<i>The model is still loading; your answer follows…</i>",
+                    },
                 ],
                 history,
                 "",
@@ -174,7 +188,11 @@ class ChatBackend:
                 else:
                     answer = event
         except AssistantError as exc:
-            yield [*display, {"role": "assistant", "content": f"**Sorry:** {escape(str(exc))}"}], history, ""
+            yield (
+                [*display, {"role": "assistant", "content": f"<b>Sorry:</b> {escape(str(exc))}"}],
+                history,
+                "",
+            )
             return
         assert answer is not None
         history = [
@@ -223,27 +241,23 @@ class ChatBackend:
             sent = getattr(item, "orig_name", None) or source.name
             name = safe_upload_name(sent)
             if not name.lower().endswith(ALLOWED_SUFFIXES):
-                problems.append(f"{html.escape(name)}: only {', '.join(ALLOWED_SUFFIXES)} files are accepted")
+                problems.append(f"{name}: only {', '.join(ALLOWED_SUFFIXES)} files are accepted")
                 continue
             size = source.stat().st_size if source.exists() else 0
             if size > limit:
                 problems.append(
-                    f"{html.escape(name)}: {size / 1e6:.1f} MB is over the "
-                    f"{self.settings.ui_max_upload_mb:g} MB limit"
+                    f"{name}: {size / 1e6:.1f} MB is over the {self.settings.ui_max_upload_mb:g} MB limit"
                 )
                 continue
             try:
                 stored = store_upload(source, name, uploads)
             except UploadError as exc:
-                problems.append(html.escape(str(exc)))
+                problems.append(str(exc))
                 continue
             if stored.status == "renamed":
-                notes.append(
-                    f"{html.escape(sent)} saved as {html.escape(stored.path.name)}: "
-                    f"{html.escape(name)} already holds a different article"
-                )
+                notes.append(f"{sent} saved as {stored.path.name}: {name} already holds a different article")
             elif stored.status == "unchanged":
-                notes.append(f"{html.escape(sent)}: same content as {html.escape(stored.path.name)}")
+                notes.append(f"{sent}: same content as {stored.path.name}")
             if stored.path not in accepted:
                 accepted.append(stored.path)
         lines = [f"✗ {p}" for p in problems] + [f"• {n}" for n in notes]
@@ -251,11 +265,11 @@ class ChatBackend:
             try:
                 report = ingest_paths(accepted, self.settings, wait=True, progress=progress is not None)
             except AssistantError as exc:
-                return "\n".join([*lines, f"✗ {html.escape(str(exc))}"])
-            lines.append(f"✓ {html.escape(report.summary())}")
-            lines += [f"✗ {html.escape(Path(n).name)}: {html.escape(r)}" for n, r in report.failed]
-            lines += [f"• {html.escape(o)} is a duplicate of {html.escape(t)}" for o, t in report.duplicates]
-        return "\n\n".join(lines)
+                return "\n".join([*lines, f"✗ {exc}"])
+            lines.append(f"✓ {report.summary()}")
+            lines += [f"✗ {Path(n).name}: {r}" for n, r in report.failed]
+            lines += [f"• {o} is a duplicate of {t}" for o, t in report.duplicates]
+        return "\n".join(lines)
 
 
 def _as_date(value: Any) -> date | None:
@@ -294,6 +308,9 @@ def build_app(settings: Settings, backend: ChatBackend | None = None) -> Any:
                     height=520,
                     elem_id="chat",
                     layout="panel",
+                    # messages are HTML built here from escaped text: no Markdown or LaTeX of their own
+                    render_markdown=False,
+                    latex_delimiters=[],
                     sanitize_html=True,
                     placeholder="Ask a question about the news archive.",
                     feedback_options=None,
@@ -313,7 +330,12 @@ def build_app(settings: Settings, backend: ChatBackend | None = None) -> Any:
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 examples = backend.examples()
                 if examples:
-                    gr.Examples(examples=[[e] for e in examples], inputs=[question], label="Try asking")
+                    gr.Examples(
+                        examples=[[e] for e in examples],
+                        inputs=[question],
+                        label="Try asking",
+                        elem_id="examples",
+                    )
                 with gr.Accordion("Settings", open=False):
                     max_sources = gr.Slider(
                         1, 8, value=settings.max_sources, step=1, label="Sources to draw on"
@@ -376,8 +398,10 @@ def build_app(settings: Settings, backend: ChatBackend | None = None) -> Any:
                 table = gr.Dataframe(
                     value=backend.articles_table,
                     headers=["Title", "Published", "Source", "Passages"],
+                    datatype=["str", "str", "str", "number"],  # plain text: no "markdown"/"html" cells
                     interactive=False,
                     wrap=True,
+                    elem_id="archive",
                 )
                 uploads = gr.File(
                     label=f"Add articles (up to {settings.ui_max_upload_files} files, "
@@ -386,7 +410,8 @@ def build_app(settings: Settings, backend: ChatBackend | None = None) -> Any:
                     file_types=list(ALLOWED_SUFFIXES),
                 )
                 add = gr.Button("Add to archive", variant="primary", elem_id="add")
-                result = gr.Markdown()
+                # plain text: file names and ingest's notes may quote the files
+                result = gr.Textbox(label="Result", interactive=False, lines=2, max_lines=12, elem_id="added")
 
                 def add_files(
                     files: list[Any] | None,

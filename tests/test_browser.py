@@ -1,9 +1,14 @@
-"""A real browser (Debian's headless Chromium driven by Playwright) against the chat UI on the real model."""
+"""A real browser (Debian's headless Chromium driven by Playwright) against the chat UI: the real model, and
+the extractive backend over an article whose strings are hostile HTML."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,26 +51,33 @@ def app_url(local_assistant) -> Iterator[str]:  # type: ignore[no-untyped-def]
     demo.close()
 
 
-@pytest.fixture
-def page(app_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def open_page(url: str, profile: Path):  # type: ignore[no-untyped-def]
+    """A fresh headless Chromium on the app, once the page says the assistant is ready."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
+            str(profile),
             executable_path=CHROMIUM,
             headless=True,
             args=FLAGS,
             viewport={"width": 1200, "height": 1000},
         )
         page = browser.new_page()
-        page.goto(app_url)
+        page.goto(url)
         page.wait_for_selector("#question textarea", timeout=30_000)
         page.wait_for_function(
             "document.querySelector('#status').innerText.includes('Ready')", timeout=60_000
         )
         yield page
         browser.close()
+
+
+@pytest.fixture
+def page(app_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    with open_page(app_url, tmp_path / "profile") as page:
+        yield page
 
 
 def ask(page, question: str) -> None:  # type: ignore[no-untyped-def]
@@ -120,3 +132,114 @@ def test_article_html_shows_as_text(page) -> None:  # type: ignore[no-untyped-de
     ask(page, "<script>window.hacked=1</script> <b>bold</b> What is new?")
     assert page.evaluate("window.hacked === undefined")
     assert "<script>" in page.locator("#chat").inner_text()
+
+
+# ------------------------------------------------------------------------------ hostile article strings
+
+
+@pytest.fixture(scope="module")
+def tripwire() -> Iterator[tuple[str, list[str]]]:
+    """A tiny HTTP server on 127.0.0.1 that records every request: nothing on the page may reach it."""
+    seen: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(f"{self.command} {self.path} referer={self.headers.get('Referer')}")
+            self.send_response(204)
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, name="tripwire", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def hostile_title(base: str) -> str:
+    return (
+        f'Tram news <img src="{base}/pixel.png"> <a href="{base}/phish">claim your prize</a> '
+        f'<form action="{base}/steal" method="post"><input type="password" name="pw">'
+        f"<button>Sign in</button></form> **bold** [md link]({base}/md) $$x^2$$"
+    )
+
+
+@pytest.fixture(scope="module")
+def hostile_app(tmp_path_factory: pytest.TempPathFactory, embedder, tripwire) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The extractive backend (no LLM) over one article whose title, source and URL are hostile HTML."""
+    from assistant import Assistant
+    from assistant.prompts import Prompts
+    from assistant.retrieval import HybridRetriever
+    from assistant.settings import Settings
+    from assistant.store import PassageStore
+    from ingest import ingest_paths
+
+    base, _ = tripwire
+    folder = tmp_path_factory.mktemp("hostile")
+    article = {
+        "id": "tram",
+        "title": hostile_title(base),
+        "source": f'<img src="{base}/source.png">Daily <b>News</b>',
+        "url": f'https://example.invalid/tram"><img src="{base}/url.png">',
+        "published": "2026-02-03T10:00:00",
+        "text": "The city council approved a tram line to the airport on Tuesday. "
+        "The tram line to the airport will cost 40 million dollars and open in 2028.",
+    }
+    (folder / "articles.jsonl").write_text(json.dumps(article) + "\n", encoding="utf-8")
+    port = free_port()
+    settings = Settings(data_dir=folder / "data", llm_backend="extractive", ui_port=port)
+    assert ingest_paths([folder / "articles.jsonl"], settings, embedder=embedder).new == 1
+    bot = Assistant(
+        settings, HybridRetriever(settings, PassageStore(settings), embedder), None, Prompts.load()
+    )
+    demo = build_app(settings, ChatBackend(settings, bot))
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, footer_links=[]
+    )
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_hostile_article_strings_show_as_text_and_reach_nothing(  # type: ignore[no-untyped-def]
+    hostile_app: str, tripwire, tmp_path: Path
+) -> None:
+    base, seen = tripwire
+    title = hostile_title(base)
+    injected = f'img[src^="{base}"], a[href^="{base}"], form, input[type=password]'
+    with open_page(hostile_app, tmp_path / "profile") as page:
+        examples = page.locator("#examples")  # starter questions are built from titles (shown shortened)
+        assert 'Tram news <img src="' in examples.inner_text()
+        assert examples.locator(injected).count() == 0
+
+        ask(page, "How much will the tram line to the airport cost?")
+        chat = page.locator("#chat")
+        assert "40 million" in chat.inner_text()
+        header = page.get_by_text("[1] Tram news").first
+        header.wait_for(state="visible", timeout=10_000)
+        assert f"[1] {title}" in chat.inner_text()  # the source's header, literally
+        header.click()
+        source_line = f'<img src="{base}/source.png">Daily <b>News</b>'
+        chat.get_by_text(source_line).filter(visible=True).first.wait_for(timeout=10_000)
+        mark = chat.locator("mark").first
+        mark.wait_for(state="visible", timeout=10_000)
+        assert mark.inner_text().startswith("The tram line to the airport")
+        shot(page, tmp_path, "hostile-chat.png")
+
+        page.get_by_role("tab", name="Archive").click()
+        table = page.locator("#archive")
+        # (the grid keeps a hidden copy of the rows to size its columns: wait for the shown one)
+        table.get_by_text("Tram news").filter(visible=True).first.wait_for(timeout=10_000)
+        assert title in table.inner_text() and source_line in table.inner_text()
+        shot(page, tmp_path, "hostile-archive.png")
+
+        assert page.locator(injected).count() == 0, page.locator(injected).evaluate_all(
+            "els => els.map(e => e.outerHTML)"
+        )
+        page.wait_for_timeout(1000)  # time for any late fetch to arrive
+    assert seen == []

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import html
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,7 +15,8 @@ import pytest
 
 from assistant.settings import Settings
 from assistant.store import PassageStore
-from assistant.ui import ChatBackend, build_app, escape, safe_upload_name, serve
+from assistant.types import Answer, Citation
+from assistant.ui import ChatBackend, build_app, escape, markdown_text, safe_upload_name, serve, to_messages
 
 from .conftest import free_port
 
@@ -26,18 +30,63 @@ def test_importing_the_ui_starts_nothing() -> None:
     assert {t.name for t in threading.enumerate()} == before
 
 
-@pytest.mark.parametrize(
-    ("text", "absent"),
-    [
-        ("<script>alert(1)</script>", "<script>"),
-        ('<img src=x onerror="alert(1)">', "<img"),
-        ("**bold** [link](http://x) # heading", "**bold**"),
-    ],
-)
-def test_escape_shows_text_literally(text: str, absent: str) -> None:
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '<img src="http://127.0.0.1:9/p.png" onerror="alert(1)"><form><input type="password"></form>',
+    "**bold** [link](http://x) # heading $$x^2$$ www.example.com a@b.example ~~gone~~ 1. item",
+    "&lt;b&gt; stays &amp; as typed",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_escape_shows_text_literally(text: str) -> None:
+    # the chat renders sanitised HTML and no Markdown or LaTeX (see the next test): escaped tags are enough
     out = escape(text)
-    assert absent not in out
-    assert "alert" in out or "bold" in out
+    assert html.unescape(out) == text and "<" not in out
+    # Markdown components (the status lines) get every ASCII punctuation mark escaped as well
+    md = markdown_text(text)
+    assert re.fullmatch(r"(?:\\[!-/:-@\[-`{-~]|&(?:lt|gt|amp);|[^!-/:-@\[-`{-~]|;)*", md), md
+    assert re.sub(r"\\(.)", r"\1", html.unescape(md)) == text
+
+
+def test_the_page_renders_no_markdown_or_latex_where_article_strings_go(tmp_path: Path) -> None:
+    import gradio as gr
+
+    demo = build_app(Settings(data_dir=tmp_path / "d", llm_backend="extractive"))
+    chat = next(b for b in demo.blocks.values() if isinstance(b, gr.Chatbot))
+    assert chat.render_markdown is False and chat.latex_delimiters == [] and chat.sanitize_html
+    table = next(b for b in demo.blocks.values() if isinstance(b, gr.Dataframe))
+    assert table.datatype == ["str", "str", "str", "number"]  # "markdown" or "html" cells would render
+
+
+def test_source_header_and_body_show_article_strings_as_text() -> None:
+    hostile = HOSTILE[1]
+    text = "Before it. The tram costs 40 million. After it."
+    start = text.index("The tram")
+    citation = Citation(
+        n=1,
+        passage_id="p",
+        article_id="a",
+        title=f"Tram {hostile}",
+        published="2026-02-03T10:00:00",
+        source=f"Daily {hostile}",
+        url='https://example.invalid/x"><img src=y>',
+        text=text,
+        span=(start, text.index(" After")),
+    )
+    answer = Answer(text="The tram costs 40 million [1].", citations=(citation,), refused=False, question="q")
+    bubble, source = to_messages(answer)
+    assert bubble["content"] == "The tram costs 40 million [1]."
+    title = source["metadata"]["title"]
+    assert title == "[1] " + escape(f"Tram {hostile}") and "<" not in title
+    body = source["content"]
+    for tag in ("<img", "<form", "<input", "<script"):
+        assert tag not in body
+    assert escape(f"Daily {hostile}") in body
+    assert 'href="https://example.invalid/x&quot;&gt;&lt;img src=y&gt;"' in body
+    assert "<mark>The tram costs 40 million.</mark>" in body
+    not_http = replace(citation, url="javascript:alert(1)")
+    assert "href" not in to_messages(replace(answer, citations=(not_http,)))[1]["content"]
 
 
 @pytest.mark.parametrize(

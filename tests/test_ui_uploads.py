@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,3 +95,18 @@ def test_store_upload_claims_names_without_a_window_for_overwrites(tmp_path: Pat
     for bad in ("../c.md", ".hidden.md", ""):
         with pytest.raises(UploadError):
             store_upload(sources[0], bad, folder)
+
+
+def test_upload_result_shows_strings_from_files_as_plain_text(tmp_path: Path, backend: ChatBackend) -> None:
+    import gradio as gr
+
+    from assistant.ui import build_app
+
+    hostile = '<img src="http://127.0.0.1:9/p.png"> **b** [x](http://127.0.0.1:9/) www.example.com'
+    line = {"id": hostile, "title": "Tram", "text": "The council approved a tram line to the airport."}
+    feed = (json.dumps(line) + "\n" + json.dumps({**line, "title": "Tram 2"}) + "\n").encode()
+    message = backend.add_files([_upload(tmp_path, "<b>feed</b>.jsonl", feed)])
+    assert f"id {hostile!r} repeats an earlier line" in message  # ingest's note quotes the file verbatim...
+    demo = build_app(backend.settings, backend)
+    shown_in = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "added")
+    assert isinstance(shown_in, gr.Textbox) and not shown_in.interactive  # ...into a plain-text box
