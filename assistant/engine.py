@@ -206,6 +206,12 @@ class Assistant:
             grounded = dataclasses.replace(grounded, text="", citations=(), refused=True)
         if verdict and not grounded.refused:
             grounded = dataclasses.replace(grounded, text=f"{verdict}. {grounded.text}")
+        check = None
+        if not grounded.refused and self.chat_model is not None:
+            check = self._check(standalone, passages, grounded.text)
+            if check is not None and check < self.settings.answer_check:
+                notes.append(f"the model's check: the answer does not answer the question (P={check:.2f})")
+                grounded = dataclasses.replace(grounded, text="", citations=(), refused=True)
         t_generate = time.perf_counter() - t0
         timing["generate"] = t_generate
         notes = list(grounded.notes) + notes
@@ -236,6 +242,7 @@ class Assistant:
             notes=tuple(notes),
             retrieved=retrieved,
             timings=self._timings(clock, timing, usage),
+            answer_check=check,
         )
 
     # --- steps ----------------------------------------------------------------------------------------------
@@ -256,6 +263,15 @@ class Assistant:
                 f"{self.settings.max_question_chars:,}): ask about one thing at a time"
             )
         return cleaned
+
+    def _check(self, question: str, passages: Sequence[ContextPassage], answer: str) -> float | None:
+        """The model's probability that `answer` answers `question` from `passages` (None: no reading)."""
+        assert self.chat_model is not None
+        messages = self.prompts.verify_messages(question, [_prompt_passage(p) for p in passages], answer)
+        try:
+            return self.chat_model.yes_probability(messages)
+        except GeneratorError:
+            return None
 
     def _condense(self, question: str, history: History) -> str:
         """A standalone version of a follow-up question; the question itself when there is no history."""

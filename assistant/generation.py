@@ -52,6 +52,11 @@ class ChatModel(ABC):
         """Load the model and cache the fixed prompt prefix (nothing to do where that is the server's job)."""
         return None
 
+    def yes_probability(self, messages: Messages) -> float | None:
+        """P("yes") against P("no") as the first word of the reply to `messages` (a yes/no check), read
+        from the model's next-token distribution; None where the backend cannot tell."""
+        return None
+
 
 class LocalChatModel(ChatModel):
     """Qwen2.5-Coder-1.5B-Instruct (GGUF, from PyPI packages) in-process through llama-cpp-python.
@@ -154,6 +159,48 @@ class LocalChatModel(ChatModel):
                         yield delta
             except (ValueError, RuntimeError) as exc:
                 raise GeneratorError(f"the local model failed: {exc}") from exc
+
+    def yes_probability(self, messages: Messages) -> float | None:
+        """Evaluates only what `messages` adds to the context already evaluated (a check appended to the
+        answer just generated costs ~40 tokens) and reads the logits of the next token."""
+        import numpy as np
+        from llama_cpp.llama_chat_format import format_chatml
+
+        with self._lock:
+            llm = self._load()
+            prompt = format_chatml(messages).prompt
+            tokens = llm.tokenize(prompt.encode("utf-8"), special=True)
+            if not tokens or len(tokens) >= llm.n_ctx():
+                return None
+            cached = llm.input_ids[: llm.n_tokens].tolist()
+            common = 0
+            for a, b in zip(cached, tokens, strict=False):
+                if a != b:
+                    break
+                common += 1
+            common = min(common, len(tokens) - 1)  # the last token is evaluated for its logits
+            try:
+                llm.n_tokens = common
+                llm.eval(tokens[common:])
+            except (ValueError, RuntimeError) as exc:
+                raise GeneratorError(f"the local model failed: {exc}") from exc
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+            yes = _first_tokens(llm, ("Yes", "yes", " Yes", " yes", "YES"))
+            no = _first_tokens(llm, ("No", "no", " No", " no", "NO"))
+            return _share(logits, yes, no)
+
+
+def _first_tokens(llm: Any, words: tuple[str, ...]) -> list[int]:
+    return sorted({llm.tokenize(w.encode("utf-8"), add_bos=False, special=False)[0] for w in words})
+
+
+def _share(logits: Any, yes: list[int], no: list[int]) -> float:
+    """exp-sum of the yes tokens over that of the yes and no tokens (a softmax restricted to them)."""
+    import numpy as np
+
+    chosen = np.concatenate([logits[yes], logits[no]])
+    weights = np.exp(chosen - chosen.max())
+    return float(weights[: len(yes)].sum() / weights.sum())
 
 
 def _snapshot(llm: Any) -> Any:

@@ -24,6 +24,7 @@ _TEMPLATES: dict[str, frozenset[str]] = {
     "question.txt": frozenset({"passages", "question"}),
     "passage.txt": frozenset({"n", "text"}),
     "condense.txt": frozenset({"history", "question"}),
+    "verify.txt": frozenset({"question"}),
     "refusal.txt": frozenset(),
 }
 _OPTIONAL: dict[str, frozenset[str]] = {"passage.txt": frozenset({"title", "published", "source"})}
@@ -71,6 +72,7 @@ class Prompts:
     question: str
     passage: str
     condense: str
+    verify: str
     refusal: str
     examples: tuple[dict[str, Any], ...]
 
@@ -93,6 +95,7 @@ class Prompts:
             question=texts["question.txt"],
             passage=texts["passage.txt"],
             condense=texts["condense.txt"],
+            verify=texts["verify.txt"],
             refusal=refusal,
             examples=tuple(examples),
         )
@@ -126,6 +129,17 @@ class Prompts:
             messages.append({"role": "assistant", "content": example["answer"].format(refusal=self.refusal)})
         messages.append({"role": "user", "content": self.user_message(question, passages)})
         return messages
+
+    def verify_messages(
+        self, question: str, passages: list[PromptPassage], answer: str
+    ) -> list[dict[str, str]]:
+        """The answer conversation with the answer given and a yes/no check of it appended: the model
+        continues its own context, so only the check's few tokens are new."""
+        return [
+            *self.answer_messages(question, passages),
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": self.verify.format(question=question)},
+        ]
 
     def condense_messages(self, history: str, question: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": self.condense.format(history=history, question=question)}]

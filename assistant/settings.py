@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(200, ge=16, le=2048)
     model_cache_dir: Path = Field(Path.home() / ".cache" / "news-assistant")
     max_question_chars: int = Field(2000, ge=10)
+    answer_check: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Refuse a model answer when the model's own check gives P(it answers the question) "
+        "below this; 0 checks without refusing (the check is recorded in Answer.answer_check).",
+    )
 
     # --- UI ---------------------------------------------------------------------------------------------
     ui_host: str = "127.0.0.1"

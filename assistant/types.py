@@ -51,6 +51,7 @@ class Answer:
     notes: tuple[str, ...] = ()  # what the grounding guards did (dropped markers, removed sentences, ...)
     retrieved: tuple[str, ...] = ()  # passage ids the retriever ranked, best first
     timings: Timings = field(default_factory=Timings)
+    answer_check: float | None = None  # the model's P(the answer answers the question); None: not checked
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -90,6 +90,7 @@ class QuestionResult:
     prompt_tokens: int
     completion_tokens: int
     error: str | None = None
+    answer_check: float | None = None  # the model's P(the answer answers the question), when checked
 
 
 def run_set(
@@ -137,6 +138,7 @@ def run_set(
             score=_score_dict(score),
             first_token_s=answer.timings.first_token,
             total_s=answer.timings.total or (time.perf_counter() - started),
+            answer_check=answer.answer_check,
             prompt_tokens=answer.timings.prompt_tokens,
             completion_tokens=answer.timings.completion_tokens,
             error=error,

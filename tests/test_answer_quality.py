@@ -216,3 +216,71 @@ def test_an_answer_that_obeys_an_article_is_not_given(sources_dir: Path, embedde
     assert any("follows an instruction" in note for note in answer.notes)
     # the fallback quotes what the notice says, never the order it gives
     assert answer.refused or "Abay Avenue" in answer.text
+
+
+# --- the model's own check of its answer ------------------------------------------------------------------
+class CheckingChat(ScriptedChat):
+    """A scripted model whose yes/no check of the answer returns a fixed probability."""
+
+    def __init__(self, reply: str, p_yes: float) -> None:
+        super().__init__(reply)
+        self.p_yes = p_yes
+        self.checked: list[list[dict[str, str]]] = []
+
+    def yes_probability(self, messages: list[dict[str, str]]) -> float | None:
+        self.checked.append(messages)
+        return self.p_yes
+
+
+JOBS = "How many jobs will the biopharma plant create?"
+JOBS_REPLY = "The plant is expected to create more than 180 permanent jobs [1]."
+
+
+def test_an_answer_the_check_rejects_is_refused(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = CheckingChat(JOBS_REPLY, 0.2)
+    answer = make_bot(seeded_dir, embedder, chat, answer_check=0.5).ask(JOBS)
+    assert answer.refused and answer.citations == ()
+    assert any("check" in note and "0.20" in note for note in answer.notes)
+    # the check continues the answer conversation: the answer given, then the question about it
+    [messages] = chat.checked
+    assert messages[-2] == {"role": "assistant", "content": JOBS_REPLY}
+    assert JOBS in messages[-1]["content"]
+
+
+def test_an_answer_the_check_accepts_is_given_with_its_reading(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    answer = make_bot(seeded_dir, embedder, CheckingChat(JOBS_REPLY, 0.9), answer_check=0.5).ask(JOBS)
+    assert not answer.refused and "180" in answer.text and answer.answer_check == 0.9
+
+
+def test_threshold_zero_records_the_check_without_refusing(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    answer = make_bot(seeded_dir, embedder, CheckingChat(JOBS_REPLY, 0.01)).ask(JOBS)
+    assert not answer.refused and answer.answer_check == 0.01
+
+
+def test_threshold_table() -> None:
+    from evals.check import threshold_table
+
+    def row(i: int, answerable: bool, correct: bool | None, refused: bool, check: float | None) -> dict:  # type: ignore[type-arg]
+        return {
+            "id": str(i),
+            "answerable": answerable,
+            "refused": refused,
+            "answer_check": check,
+            "score": {"correct": correct},
+        }
+
+    rows = [
+        row(1, True, True, False, 0.9),  # right, confident
+        row(2, True, False, False, 0.3),  # wrong, doubtful: the check should refuse it
+        row(3, False, False, False, 0.2),  # unanswerable answered, doubtful
+        row(4, False, True, True, None),  # unanswerable refused already
+        row(5, True, True, False, 0.4),  # right but doubtful: the check's cost
+        row(6, True, False, True, None),  # answerable refused already
+    ]
+    none, mid, high = threshold_table(rows, [0.0, 0.35, 0.5])
+    assert (none.refused_wrong, none.refused_right, none.precision) == (0, 0, None)
+    assert none.accuracy == 2 / 4 and none.refusal_recall == 1 / 2 and none.wrong_refusals == 1 / 4
+    assert (mid.refused_wrong, mid.refused_right, mid.precision, mid.recall) == (2, 0, 1.0, 1.0)
+    assert mid.refusal_recall == 1.0 and mid.accuracy == 2 / 4 and mid.wrong_refusals == 2 / 4
+    assert (high.refused_wrong, high.refused_right) == (2, 1)
+    assert high.accuracy == 1 / 4 and high.wrong_refusals == 3 / 4
