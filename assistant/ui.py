@@ -1,7 +1,8 @@
 """The chat UI (Gradio): a thin adapter over `Assistant` and `ingest`; no retrieval or prompt logic here.
 
 `build_app(settings)` returns the Blocks app; nothing starts on import. `serve()` launches it on
-127.0.0.1 by default, with optional login (`ASSISTANT_UI_AUTH`), and loads the model in the background
+127.0.0.1 by default, with optional login (`ASSISTANT_UI_AUTH`; repeated wrong passwords from one address
+are refused for a growing pause, see `ui_login`), and loads the model in the background
 while the page already answers "still loading". Every string from outside (questions, answers, article
 titles, sources, URLs and dates, file names, error messages) shows as text, never as markup: the chat
 renders sanitised HTML with Markdown and LaTeX off and gets it HTML-escaped (`escape`); the Markdown
@@ -29,6 +30,7 @@ from .errors import AssistantError
 from .settings import Settings
 from .store import PassageStore
 from .types import Answer, TextDelta
+from .ui_login import FREE_ATTEMPTS, LoginThrottle
 from .ui_uploads import UploadError, safe_upload_name, store_upload
 
 ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
@@ -449,17 +451,26 @@ def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Any
             * 78,
             file=sys.stderr,
         )
+    from starlette.middleware import Middleware
+
     backend = ChatBackend(settings)
     backend.start_loading()
     demo = build_app(settings, backend)
     demo.queue(default_concurrency_limit=1, max_size=64)
+    # wrong passwords are throttled per client address (see ui_login)
+    app_kwargs = {"middleware": [Middleware(LoginThrottle)]} if auth else None
     print(f"News Assistant on http://{host}:{settings.ui_port}", file=sys.stderr, flush=True)
     demo.launch(
         server_name=host,
         server_port=settings.ui_port,
         share=share,
         auth=auth,
-        auth_message="Sign in to the News Assistant",
+        auth_message=(
+            f"Sign in to the News Assistant. After {FREE_ATTEMPTS} wrong passwords, sign-in pauses for a "
+            "while (longer after each further one): if nothing happens, wait a little and try again."
+        ),
+        app_kwargs=app_kwargs,
+        ssr_mode=False,  # with server-side rendering a Node process fronts the app: every client is 127.0.0.1
         prevent_thread_lock=not block,
         quiet=True,
         show_error=True,
