@@ -165,7 +165,8 @@ def hostile_title(base: str) -> str:
     return (
         f'Tram news <img src="{base}/pixel.png"> <a href="{base}/phish">claim your prize</a> '
         f'<form action="{base}/steal" method="post"><input type="password" name="pw">'
-        f"<button>Sign in</button></form> **bold** [md link]({base}/md) $$x^2$$"
+        f"<button>Sign in</button></form> **bold** [md link]({base}/md) $$x^2$$ "
+        "<script>window.hacked=1</script>"
     )
 
 
@@ -241,5 +242,6 @@ def test_hostile_article_strings_show_as_text_and_reach_nothing(  # type: ignore
         assert page.locator(injected).count() == 0, page.locator(injected).evaluate_all(
             "els => els.map(e => e.outerHTML)"
         )
+        assert page.evaluate("window.hacked === undefined")
         page.wait_for_timeout(1000)  # time for any late fetch to arrive
     assert seen == []

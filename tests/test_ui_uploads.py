@@ -73,6 +73,18 @@ def test_identical_content_re_uploaded_is_recognised_as_unchanged(
     assert "same content" in message and "2 unchanged" in message and "0 new" in message
 
 
+def test_empty_uploads_are_reported_and_never_clobber_a_stored_article(
+    tmp_path: Path, backend: ChatBackend
+) -> None:
+    article = _article("Bridge opens in Astana", "The new bridge in Astana opened on Monday.")
+    backend.add_files([_upload(tmp_path, "report.txt", article)])
+    message = backend.add_files([_upload(tmp_path, "report.txt", b""), _upload(tmp_path, "report.txt", b"")])
+    assert "✗ report-2.txt" in message
+    assert "report.txt: same content as report-2.txt" in message  # the second empty one
+    assert _stored(backend) == {"report.txt": article, "report-2.txt": b""}
+    assert [row[0] for row in backend.articles_table()] == ["Bridge opens in Astana"]
+
+
 def test_store_upload_claims_names_without_a_window_for_overwrites(tmp_path: Path) -> None:
     folder = tmp_path / "uploads"
     folder.mkdir()
