@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     ui_auth: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="user:password pairs, comma separated."
     )
+    ui_login_free_attempts: int = Field(
+        5, ge=1, description="Wrong passwords a client may try before sign-in pauses."
+    )
+    ui_login_max_pause: float = Field(
+        300.0, gt=0, description="Longest pause in seconds after repeated wrong passwords."
+    )
     ui_max_upload_mb: float = Field(10.0, gt=0)
     ui_max_upload_files: int = Field(20, ge=1)
 

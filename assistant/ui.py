@@ -30,7 +30,7 @@ from .errors import AssistantError
 from .settings import Settings
 from .store import PassageStore
 from .types import Answer, TextDelta
-from .ui_login import FREE_ATTEMPTS, LoginThrottle
+from .ui_login import LoginAttempts, LoginThrottle
 from .ui_uploads import UploadError, safe_upload_name, store_upload
 
 ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
@@ -458,7 +458,10 @@ def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Any
     demo = build_app(settings, backend)
     demo.queue(default_concurrency_limit=1, max_size=64)
     # wrong passwords are throttled per client address (see ui_login)
-    app_kwargs = {"middleware": [Middleware(LoginThrottle)]} if auth else None
+    attempts = LoginAttempts(
+        free_attempts=settings.ui_login_free_attempts, max_pause=settings.ui_login_max_pause
+    )
+    app_kwargs = {"middleware": [Middleware(LoginThrottle, attempts=attempts)]} if auth else None
     print(f"News Assistant on http://{host}:{settings.ui_port}", file=sys.stderr, flush=True)
     demo.launch(
         server_name=host,
@@ -466,8 +469,9 @@ def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Any
         share=share,
         auth=auth,
         auth_message=(
-            f"Sign in to the News Assistant. After {FREE_ATTEMPTS} wrong passwords, sign-in pauses for a "
-            "while (longer after each further one): if nothing happens, wait a little and try again."
+            f"Sign in to the News Assistant. After {settings.ui_login_free_attempts} wrong passwords, "
+            "sign-in pauses for a while (longer after each further one): if nothing happens, wait a "
+            "little and try again."
         ),
         app_kwargs=app_kwargs,
         ssr_mode=False,  # with server-side rendering a Node process fronts the app: every client is 127.0.0.1

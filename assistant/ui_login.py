@@ -106,7 +106,7 @@ class LoginThrottle:
 
     def __init__(self, app: ASGIApp, attempts: LoginAttempts | None = None) -> None:
         self.app = app
-        self.attempts = attempts or LoginAttempts()
+        self.attempts = attempts if attempts is not None else LoginAttempts()  # an empty one is falsy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (
