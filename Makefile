@@ -6,10 +6,10 @@ STAMP   := $(VENV)/.installed
 
 # uv's default hard links trip NLTK's file-safety check on llama-index's bundled data: copy instead.
 export UV_LINK_MODE := copy
-# llama-cpp-python is built from source; skipping the multimodal part halves the build. A portable AVX2
-# build, not -march=native: on some virtual machines the native build emits instructions the CPU
-# advertises but the hypervisor traps ("Illegal instruction" at the first prompt).
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+# llama-cpp-python is built from source for this CPU (skipping the multimodal part halves the build), but
+# without AMX: where the CPU reports AMX and the kernel has not enabled it (seen on a Xeon VM), -march=native
+# code dies with "Illegal instruction" at the first prompt. -mno-amx-tile also turns off AMX-INT8/BF16.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_C_FLAGS=-mno-amx-tile -DCMAKE_CXX_FLAGS=-mno-amx-tile
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
