@@ -39,6 +39,7 @@ _PLAIN = {"mrr"}
 _HEADLINE = (
     "accuracy",
     "refusal_recall",
+    "refusal_precision",
     "wrong_refusal_rate",
     "citation_precision",
     "evidence_hit",

@@ -433,6 +433,7 @@ def test_summarise_known_values() -> None:
     assert overall["accuracy"] == pytest.approx(2 / 3)
     assert overall["answerable_right_and_cited"] == pytest.approx(1 / 3)
     assert overall["refusal_recall"] == pytest.approx(0.5)
+    assert overall["refusal_precision"] == pytest.approx(0.5)  # two refusals, one of them right
     assert overall["wrong_refusal_rate"] == pytest.approx(1 / 3)
     assert overall["citation_recall"] == pytest.approx(2.5 / 3)
     assert overall["citation_precision"] == pytest.approx(2 / 3)
