@@ -6,17 +6,25 @@ STAMP   := $(VENV)/.installed
 
 # uv's default hard links trip NLTK's file-safety check on llama-index's bundled data: copy instead.
 export UV_LINK_MODE := copy
-# llama-cpp-python is built from source for this CPU (skipping the multimodal part halves the build), but
-# without AMX: where the CPU reports AMX and the kernel has not enabled it (seen on a Xeon VM), -march=native
-# code dies with "Illegal instruction" at the first prompt. -mno-amx-tile also turns off AMX-INT8/BF16.
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_C_FLAGS=-mno-amx-tile -DCMAKE_CXX_FLAGS=-mno-amx-tile
+# llama-cpp-python is built from source (skipping the multimodal part halves the build) for the instruction
+# sets this CPU has, named one by one rather than -march=native: where the CPU reports AMX but the kernel has
+# not enabled it (seen on a Xeon VM), native code dies with "Illegal instruction" at the first prompt.
+cpu_has = $(shell grep -qw $(1) /proc/cpuinfo 2>/dev/null && echo ON || echo OFF)
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=$(call cpu_has,avx) \
+  -DGGML_AVX2=$(call cpu_has,avx2) -DGGML_FMA=$(call cpu_has,fma) -DGGML_F16C=$(call cpu_has,f16c) \
+  -DGGML_BMI2=$(call cpu_has,bmi2) -DGGML_AVX_VNNI=$(call cpu_has,avx_vnni) \
+  -DGGML_AVX512=$(call cpu_has,avx512f) -DGGML_AVX512_VBMI=$(call cpu_has,avx512vbmi) \
+  -DGGML_AVX512_VNNI=$(call cpu_has,avx512_vnni) -DGGML_AVX512_BF16=$(call cpu_has,avx512_bf16)
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install browser run test test-fast lint format eval smoke bench clean lock
+.PHONY: print-cmake-args install browser run test test-fast lint format eval smoke bench clean lock
 
 install: $(STAMP)
+
+print-cmake-args:
+	@echo $$CMAKE_ARGS
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
