@@ -270,7 +270,7 @@ class ChatBackend:
                 return "\n".join([*lines, f"✗ {exc}"])
             lines.append(f"✓ {report.summary()}")
             lines += [f"✗ {Path(n).name}: {r}" for n, r in report.failed]
-            lines += [f"• {o} is a duplicate of {t}" for o, t in report.duplicates]
+            lines += [f"• {Path(o).name} is a duplicate of {Path(t).name}" for o, t in report.duplicates]
         return "\n".join(lines)
 
 

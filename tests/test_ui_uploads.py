@@ -122,3 +122,15 @@ def test_upload_result_shows_strings_from_files_as_plain_text(tmp_path: Path, ba
     demo = build_app(backend.settings, backend)
     shown_in = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "added")
     assert isinstance(shown_in, gr.Textbox) and not shown_in.interactive  # ...into a plain-text box
+
+
+def test_a_duplicate_is_reported_by_file_name_without_server_paths(
+    tmp_path: Path, backend: ChatBackend
+) -> None:
+    body = "The new bridge in Astana opened on Monday after two years of work."
+    backend.add_files([_upload(tmp_path, "bridge.txt", _article("Bridge opens in Astana", body))])
+    message = backend.add_files(
+        [_upload(tmp_path, "bridge.md", f"# Bridge opens in Astana\n\n{body}\n".encode())]
+    )
+    assert "bridge.md is a duplicate of bridge.txt" in message, message
+    assert str(backend.settings.data_dir.resolve()) not in message
