@@ -207,9 +207,10 @@ class Assistant:
         if verdict and not grounded.refused:
             grounded = dataclasses.replace(grounded, text=f"{verdict}. {grounded.text}")
         check = None
-        if not grounded.refused and self.chat_model is not None:
+        threshold = self.settings.answer_check
+        if threshold is not None and not grounded.refused and self.chat_model is not None:
             check = self._check(standalone, passages, grounded.text)
-            if check is not None and check < self.settings.answer_check:
+            if check is not None and check < threshold:
                 notes.append(f"the model's check: the answer does not answer the question (P={check:.2f})")
                 grounded = dataclasses.replace(grounded, text="", citations=(), refused=True)
         t_generate = time.perf_counter() - t0

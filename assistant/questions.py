@@ -59,7 +59,9 @@ def named_sources(question: str, sources: Iterable[str]) -> list[str]:
         head = _SOURCE_HEAD.sub("", name).strip()
         if head and head != name and head.lower() not in _GENERIC_HEADS:
             candidates.append(head)
-        positions = [m.start() for c in candidates for m in [_boundary(c).search(question)] if m]
+        positions = [
+            m.start() for c in candidates if c in question for m in [_boundary(c).search(question)] if m
+        ]
         if positions:
             found.append((min(positions), source))
     return [source for _, source in sorted(found)]

@@ -145,14 +145,7 @@ class HybridRetriever:
         t1 = time.perf_counter()
         timings.embed = t1 - t0
 
-        where = None
-        if date_range is not None and date_range.strict:
-            where = {
-                "$and": [
-                    {"published_ts": {"$gte": date_range.start}},
-                    {"published_ts": {"$lt": date_range.end}},
-                ]
-            }
+        where = _published_within(date_range)
         dense = self._committed_query(vector, k, where, snap)
         t2 = time.perf_counter()
         timings.dense = t2 - t1
@@ -228,15 +221,10 @@ class HybridRetriever:
         lexical_rank = [pid for pid, _ in lexical]
         per_source: list[list[Hit]] = []
         for source in sources:
-            where: dict[str, Any] = {"source": source}
-            if date_range is not None and date_range.strict:
-                where = {
-                    "$and": [
-                        where,
-                        {"published_ts": {"$gte": date_range.start}},
-                        {"published_ts": {"$lt": date_range.end}},
-                    ]
-                }
+            within = _published_within(date_range)
+            where: dict[str, Any] = (
+                {"source": source} if within is None else {"$and": [{"source": source}, within]}
+            )
             found = self._committed_query(vector, PER_SOURCE_CANDIDATES, where, snap)
             rankings = [[p.passage_id for p, _ in found]]
             ids = set(rankings[0])
@@ -262,6 +250,18 @@ class HybridRetriever:
                     seen.add(source_hits[rank].passage_id)
         rest = [h for h in hits if h.passage_id not in seen]
         return (ordered + rest)[: max(k, len(ordered))]
+
+
+def _published_within(date_range: DateRange | None) -> dict[str, Any] | None:
+    """The Chroma filter of a strict date range (None: no filter)."""
+    if date_range is None or not date_range.strict:
+        return None
+    return {
+        "$and": [
+            {"published_ts": {"$gte": date_range.start}},
+            {"published_ts": {"$lt": date_range.end}},
+        ]
+    }
 
 
 def _rrf(rankings: list[list[str]]) -> dict[str, float]:

@@ -69,12 +69,12 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(200, ge=16, le=2048)
     model_cache_dir: Path = Field(Path.home() / ".cache" / "news-assistant")
     max_question_chars: int = Field(2000, ge=10)
-    answer_check: float = Field(
-        0.0,
+    answer_check: float | None = Field(
+        None,
         ge=0,
         le=1,
-        description="Refuse a model answer when the model's own check gives P(it answers the question) "
-        "below this; 0 checks without refusing (the check is recorded in Answer.answer_check).",
+        description="Ask the model whether its answer answers the question and refuse below this P(yes); "
+        "0 checks and records (Answer.answer_check) without refusing; unset: no check (saves a model call).",
     )
 
     # --- UI ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Calibrate the answer check's threshold (`ASSISTANT_ANSWER_CHECK`) from eval runs.
 
-Runs made with the check recording but not refusing (`ASSISTANT_ANSWER_CHECK=0`, the default) hold, for
-every answer the model gave, the model's P(the answer answers the question) beside the scorer's verdict.
+Runs made with the check recording but not refusing (`ASSISTANT_ANSWER_CHECK=0 python -m evals run ...`)
+hold, for every answer the model gave, the model's P(the answer answers the question) beside the
+scorer's verdict.
 The check should refuse exactly the answers that are wrong: unanswerable questions answered, and
 answerable ones answered wrongly. For each threshold this prints what refusing below it would do: the
 check's precision and recall as a detector of wrong answers, and the resulting accuracy, refusal recall

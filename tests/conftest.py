@@ -52,6 +52,18 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # t
     return data_dir
 
 
+def can_mount_read_only() -> bool:
+    """Whether this machine lets a test make a private read-only bind mount (root and `unshare`): the only
+    way to give root a read-only file system, which chmod does not."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount --bind / /mnt && mount -o remount,ro,bind /mnt"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -253,8 +253,14 @@ def test_an_answer_the_check_accepts_is_given_with_its_reading(seeded_dir: Path,
 
 
 def test_threshold_zero_records_the_check_without_refusing(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    answer = make_bot(seeded_dir, embedder, CheckingChat(JOBS_REPLY, 0.01)).ask(JOBS)
+    answer = make_bot(seeded_dir, embedder, CheckingChat(JOBS_REPLY, 0.01), answer_check=0).ask(JOBS)
     assert not answer.refused and answer.answer_check == 0.01
+
+
+def test_by_default_the_check_costs_no_model_call(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = CheckingChat(JOBS_REPLY, 0.01)
+    answer = make_bot(seeded_dir, embedder, chat).ask(JOBS)
+    assert not answer.refused and answer.answer_check is None and chat.checked == []
 
 
 def test_threshold_table() -> None:

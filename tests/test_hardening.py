@@ -25,6 +25,8 @@ from assistant.settings import settings_from_args
 from assistant.store import PassageStore
 from assistant.text import clean_question
 
+from .conftest import can_mount_read_only
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,30 +62,30 @@ def test_history_with_lone_surrogates_does_not_crash(seeded_dir: Path, embedder)
     assert answer.refused or answer.citations
 
 
-def test_cli_argument_with_an_invalid_utf8_byte(seeded_dir: Path) -> None:
-    env = {**os.environ, "ASSISTANT_DATA_DIR": str(seeded_dir), "PYTHONIOENCODING": "utf-8"}
-    question = b"How many jobs will the biopharma plant create? \xff"
-    done = subprocess.run(
-        [sys.executable, "-m", "assistant", "ask", "--backend", "extractive", question],
+def _assistant_cli(
+    data_dir: Path, *args: str | bytes, stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args],
+        input=stdin,
         capture_output=True,
         env=env,
         timeout=120,
         cwd=ROOT,
     )
+
+
+def test_cli_argument_with_an_invalid_utf8_byte(seeded_dir: Path) -> None:
+    question = b"How many jobs will the biopharma plant create? \xff"
+    done = _assistant_cli(seeded_dir, "ask", "--backend", "extractive", question)
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     assert b"180" in done.stdout
 
 
 def test_terminal_chat_with_an_invalid_utf8_byte(seeded_dir: Path) -> None:
-    env = {**os.environ, "ASSISTANT_DATA_DIR": str(seeded_dir), "PYTHONIOENCODING": "utf-8"}
-    done = subprocess.run(
-        [sys.executable, "-m", "assistant", "chat", "--backend", "extractive"],
-        input=b"How many jobs will the \xff biopharma plant create?\n\n",
-        capture_output=True,
-        env=env,
-        timeout=120,
-        cwd=ROOT,
-    )
+    stdin = b"How many jobs will the \xff biopharma plant create?\n\n"
+    done = _assistant_cli(seeded_dir, "chat", "--backend", "extractive", stdin=stdin)
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     assert b"180" in done.stdout
 
@@ -204,30 +206,13 @@ def test_a_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path, embedder) ->
     target.write_text("oops")
     with pytest.raises(ArchiveUnavailableError, match="is a file, not a folder"):
         _bot(target, embedder).ask("How many jobs?")
-    env = {**os.environ, "ASSISTANT_DATA_DIR": str(target)}
-    done = subprocess.run(
-        [sys.executable, "-m", "assistant", "ask", "--backend", "extractive", "How many jobs?"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=ROOT,
-    )
+    done = _assistant_cli(target, "ask", "--backend", "extractive", "How many jobs?")
+    stderr = done.stderr.decode(errors="replace")
     assert done.returncode == 2
-    assert "Traceback" not in done.stderr and "is a file, not a folder" in done.stderr
+    assert "Traceback" not in stderr and "is a file, not a folder" in stderr
 
 
-def _can_mount_read_only() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount --bind / /mnt && mount -o remount,ro,bind /mnt"],
-        capture_output=True,
-    )
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _can_mount_read_only(), reason="needs a private read-only bind mount (root, unshare)")
+@pytest.mark.skipif(not can_mount_read_only(), reason="needs a private read-only bind mount (root, unshare)")
 def test_answers_come_from_a_read_only_archive(seeded_copy: Path) -> None:
     # the lexical index is stale, so the reader must rebuild it and cannot save it: in memory it is
     shutil.rmtree(Settings(data_dir=seeded_copy).state_dir / "bm25")

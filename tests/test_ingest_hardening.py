@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from ingest.passages import PassageSplitter
 from ingest.pipeline import article_record
 from ingest.readers import read_file
 
-from .conftest import ROOT
+from .conftest import ROOT, can_mount_read_only
 
 MAX = 10 * 1024 * 1024
 
@@ -282,17 +281,7 @@ def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path, capsys: pytest
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
 
 
-def _can_mount_read_only() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount --bind / /mnt && mount -o remount,ro,bind /mnt"],
-        capture_output=True,
-    )
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _can_mount_read_only(), reason="needs a private read-only bind mount (root, unshare)")
+@pytest.mark.skipif(not can_mount_read_only(), reason="needs a private read-only bind mount (root, unshare)")
 def test_read_only_data_dir_is_a_clear_error_from_the_cli(tmp_path: Path) -> None:
     """A real read-only file system (a private read-only bind mount; chmod does not stop root)."""
     source = write(tmp_path / "in" / "a.md", "# A\n\nText.\n")
