@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdin, io.TextIOWrapper):
         sys.stdin.reconfigure(errors="replace")  # a stray undecodable byte is a character, not a crash
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, Settings)
         if args.command == "prepare":
             return prepare(settings)
         if args.seed is not None:
@@ -121,8 +121,7 @@ def prepare(settings: Settings) -> int:
 def seed_if_empty(settings: Settings, seed: Path) -> None:
     """Ingest `seed` when the archive holds no article yet (the first run on a fresh machine)."""
     from ingest import ingest_paths
-
-    from .store import PassageStore
+    from ingest.store import PassageStore
 
     store = PassageStore(settings)
     if store.articles():

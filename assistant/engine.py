@@ -18,17 +18,20 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
-from .context import ContextPassage, numbered, rank_sentences, with_excerpts
+from ingest.embedding import Embedder, build_embedder
+from ingest.passages import count_tokens
+from ingest.store import PassageStore
+
+from .context import numbered, rank_sentences, with_excerpts
 from .dates import DateRange
-from .embedding import Embedder, build_embedder
-from .errors import AssistantError, GeneratorError, QuestionError
-from .generation import ChatModel, build_chat_model
-from .grounding import answers_the_question, extractive_draft, ground, is_refusal, split_verdict
-from .prompts import PromptPassage, Prompts
+from .errors import AssistantError, ConfigError, GeneratorError, QuestionError
+from .generation import ChatModel
+from .generators import Evidence, Generator, build_generators
+from .grounding import Grounded, answers_the_question, ground, is_refusal, split_verdict
+from .prompts import Prompts
 from .questions import is_yes_no
-from .retrieval import PER_SOURCE_FIRST, HybridRetriever
+from .retrieval import PER_SOURCE_FIRST, HybridRetriever, Retriever
 from .settings import Settings
-from .store import PassageStore
 from .text import clean_question
 from .types import Answer, Citation, StreamEvent, TextDelta, Timings
 
@@ -38,7 +41,6 @@ _FOLLOWUP = re.compile(
     r"him|which one|what about|and the|how about)\b(?! (?:year|week|month|morning|evening|time)\b)",
     re.IGNORECASE,
 )
-EXTRACTIVE_MIN_SCORE = 0.35
 MAX_PARTS = 3  # a question naming more sources gets the context of three
 
 
@@ -58,45 +60,46 @@ class Assistant:
     def __init__(
         self,
         settings: Settings,
-        retriever: HybridRetriever,
-        chat_model: ChatModel | None,
+        retriever: Retriever,
+        generators: Sequence[Generator],
         prompts: Prompts,
-        fallback: ChatModel | None = None,
     ) -> None:
+        if not generators:
+            raise ConfigError("the assistant needs at least one generator")
         self.settings = settings
         self.retriever = retriever
-        self.chat_model = chat_model
+        self.generators = tuple(generators)
         self.prompts = prompts
-        self.fallback = fallback
-        self.count_tokens = _token_counter()
-        self._prefix_ready = False  # the model's fixed prompt prefix is evaluated (or restored)
+        self.count_tokens = count_tokens
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, backend: str | None = None) -> Assistant:
-        """The assistant on the given settings (default: environment and defaults)."""
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        store: PassageStore | None = None,
+        embedder: Embedder | None = None,
+        chat_model: ChatModel | None = None,
+    ) -> Assistant:
+        """The assistant on `settings` (default: environment and defaults), with any part given instead of
+        the one the settings would build: a store, an embedder (e.g. one already loaded), a chat model (which
+        then drafts whatever `llm_backend` says; the fallback still follows `llm_fallback`)."""
         settings = settings or Settings()
-        if backend is not None:
-            settings = settings.model_copy(update={"llm_backend": backend})
-        store = PassageStore(settings)
-        embedder: Embedder = build_embedder(settings)
-        chat_model = build_chat_model(settings)
-        return cls(settings, HybridRetriever(settings, store, embedder), chat_model, Prompts.load())
+        store = store or PassageStore(settings)
+        embedder = embedder or build_embedder(settings)
+        prompts = Prompts.load()
+        generators = build_generators(settings, prompts, chat_model)
+        return cls(settings, HybridRetriever(settings, store, embedder), generators, prompts)
 
     @property
     def backend(self) -> str:
-        return self.chat_model.name if self.chat_model is not None else "extractive"
+        """The name of the generator that drafts first (local, openai or extractive)."""
+        return self.generators[0].name
 
     def warm_up(self) -> None:
         """Load the embedder, the lexical index and the model, and evaluate the fixed prompt prefix."""
         self.retriever.warm_up()
-        self._warm_model()
-
-    def _warm_model(self) -> None:
-        """Prepare the fixed prompt prefix once, before the first answer (a local model restores it from
-        disk when an earlier process saved it), whether or not `warm_up()` was called."""
-        if self.chat_model is not None and not self._prefix_ready:
-            self.chat_model.warm_up(self.prompts.answer_messages("warm up", []))
-            self._prefix_ready = True
+        self.generators[0].warm_up()
 
     # --- public API ---------------------------------------------------------------------------------------
     def ask(
@@ -162,45 +165,46 @@ class Assistant:
         if retrieval.sources:
             cover = {p.n for p in candidates if p.metadata.get("source") in retrieval.sources}
         ranked = rank_sentences(standalone, candidates, self.retriever.embedder.encode)
-        passages = with_excerpts(candidates, ranked, budget, self.count_tokens, cover=cover)
+        evidence = Evidence(
+            standalone,
+            candidates,
+            with_excerpts(candidates, ranked, budget, self.count_tokens, cover=cover),
+            ranked,
+        )
 
-        draft = ""
-        generator_used = self.backend
         t0 = time.perf_counter()
-        if self.chat_model is not None:
+        generator_used = self.backend
+        notes: list[str] = []
+        verdict = ""
+        attempts: list[Grounded] = []
+        for i, generator in enumerate(self.generators):
+            draft = ""
             try:
-                self._warm_model()
-                messages = self.prompts.answer_messages(standalone, [_prompt_passage(p) for p in passages])
-                for delta in self.chat_model.stream(messages, max_tokens=self.settings.llm_max_tokens):
+                for delta in generator.stream(evidence):
                     clock.mark_first()
                     draft += delta
                     yield TextDelta(delta)
             except GeneratorError:
-                if self.settings.llm_fallback != "extractive":
+                if i + 1 == len(self.generators):
                     raise
-                generator_used = "extractive (fallback: the model failed)"
-                draft = ""
-        usage = self.chat_model.last_usage if self.chat_model is not None else None
-        notes: list[str] = []
-        if self.chat_model is None or generator_used.startswith("extractive"):
-            draft = extractive_draft(ranked, EXTRACTIVE_MIN_SCORE)
-            passages = candidates
-            if draft:
-                clock.mark_first()
-                yield TextDelta(draft)
-        verdict = ""
-        if is_yes_no(standalone):
-            verdict, draft = split_verdict(draft)  # "Yes." has no words to check: the rest is grounded
-        grounded = ground(draft, passages, self.prompts.refusal)
-        if grounded.refused and self.chat_model is not None and not is_refusal(draft, self.prompts.refusal):
-            # the model answered but nothing it said survived the checks: quote the archive instead
-            fallback = extractive_draft(ranked, EXTRACTIVE_MIN_SCORE)
-            if fallback:
+                generator_used = f"{self.generators[i + 1].name} (fallback: the model failed)"
+                continue
+            if is_yes_no(standalone):  # "Yes." has no words to check: the rest is grounded
+                said, draft = split_verdict(draft)
+                verdict = verdict or said
+            if attempts and not draft:
+                break  # the next generator has nothing either: the first refusal stands
+            grounded = ground(draft, generator.cited(evidence), self.prompts.refusal)
+            if attempts:  # nothing the one before said survived the checks: this one answers instead
                 notes += [
-                    *grounded.notes,
-                    "the generated answer failed the grounding checks; answered extractively",
+                    *attempts[-1].notes,
+                    f"the generated answer failed the grounding checks; the {generator.name} generator answered instead",
                 ]
-                grounded = ground(fallback, candidates, self.prompts.refusal)
+            attempts.append(grounded)
+            if not grounded.refused or is_refusal(draft, self.prompts.refusal):
+                break
+        grounded = attempts[-1]
+        usage = self.generators[0].usage
         if not grounded.refused and not answers_the_question(standalone, grounded.text):
             notes.append("the answer does not give what the question asks for (a number or a date)")
             grounded = dataclasses.replace(grounded, text="", citations=(), refused=True)
@@ -208,8 +212,8 @@ class Assistant:
             grounded = dataclasses.replace(grounded, text=f"{verdict}. {grounded.text}")
         check = None
         threshold = self.settings.answer_check
-        if threshold is not None and not grounded.refused and self.chat_model is not None:
-            check = self._check(standalone, passages, grounded.text)
+        if threshold is not None and not grounded.refused:
+            check = self.generators[0].check(evidence, grounded.text)
             if check is not None and check < threshold:
                 notes.append(f"the model's check: the answer does not answer the question (P={check:.2f})")
                 grounded = dataclasses.replace(grounded, text="", citations=(), refused=True)
@@ -265,15 +269,6 @@ class Assistant:
             )
         return cleaned
 
-    def _check(self, question: str, passages: Sequence[ContextPassage], answer: str) -> float | None:
-        """The model's probability that `answer` answers `question` from `passages` (None: no reading)."""
-        assert self.chat_model is not None
-        messages = self.prompts.verify_messages(question, [_prompt_passage(p) for p in passages], answer)
-        try:
-            return self.chat_model.yes_probability(messages)
-        except GeneratorError:
-            return None
-
     def _condense(self, question: str, history: History) -> str:
         """A standalone version of a follow-up question; the question itself when there is no history."""
         turns = [
@@ -285,17 +280,10 @@ class Assistant:
         if not turns or not (_FOLLOWUP.search(question) or len(question.split()) <= 5):
             return question
         last_user = next((text for role, text in reversed(turns) if role == "user"), "")
-        if self.chat_model is not None:
-            transcript = "\n".join(f"{role.capitalize()}: {text}" for role, text in turns)
-            try:
-                rewritten = self.chat_model.complete(
-                    self.prompts.condense_messages(transcript, question), max_tokens=60, stop=["\n"]
-                )
-            except GeneratorError:
-                rewritten = ""
-            rewritten = clean_question(rewritten).strip("\"' ")
-            if 3 <= len(rewritten) <= 400 and not is_refusal(rewritten, self.prompts.refusal):
-                return rewritten
+        transcript = "\n".join(f"{role.capitalize()}: {text}" for role, text in turns)
+        rewritten = clean_question(self.generators[0].rewrite(transcript, question)).strip("\"' ")
+        if 3 <= len(rewritten) <= 400 and not is_refusal(rewritten, self.prompts.refusal):
+            return rewritten
         return f"{last_user} {question}".strip()
 
     def _refusal(
@@ -382,18 +370,6 @@ def _date_filter(between: object) -> DateRange | None:
     if lo is not None and hi is not None and hi <= lo:
         raise QuestionError("the date range is empty: its end is before its start")
     return DateRange(lo or 0, 2**40 if hi is None else hi, True, "the chosen dates")
-
-
-def _prompt_passage(p: ContextPassage) -> PromptPassage:
-    published = str(p.metadata.get("published", ""))[:10]
-    source = str(p.metadata.get("source", ""))
-    return PromptPassage(n=p.n, title=p.title, published=published, source=source, text=p.excerpt or p.text)
-
-
-def _token_counter() -> Any:
-    from ingest.passages import count_tokens
-
-    return count_tokens
 
 
 __all__ = ["Assistant", "AssistantError"]

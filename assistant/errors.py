@@ -1,38 +1,25 @@
-"""Every error the assistant raises on purpose, in one place.
+"""The errors of answering, beside the archive's (re-exported here so one import serves the answering layer).
 
-Each type says what went wrong in words a user can act on; the CLI and the UI translate them into
-messages at the edge. Nothing here catches anything.
+Each type says what went wrong in words a user can act on; the CLI and the UI translate them into messages
+at the edge.
 """
 
 from __future__ import annotations
 
-
-class AssistantError(Exception):
-    """Base class: an expected failure with a message meant for the user."""
-
-
-class ConfigError(AssistantError):
-    """A setting is missing or invalid (names the setting and its environment variable)."""
+from ingest.errors import (
+    ArchiveDamagedError,
+    ArchiveUnavailableError,
+    AssistantError,
+    ConfigError,
+    EmptyArchiveError,
+    IngestError,
+    IngestLockedError,
+    ModelUnavailableError,
+)
 
 
 class QuestionError(AssistantError):
     """The question cannot be asked as given (empty, or too long)."""
-
-
-class ArchiveUnavailableError(AssistantError):
-    """The Chroma store cannot be reached or opened."""
-
-
-class ArchiveDamagedError(ArchiveUnavailableError):
-    """The archive's files exist but are damaged (e.g. an empty or truncated database)."""
-
-
-class EmptyArchiveError(AssistantError):
-    """The archive holds no passages yet; ingest articles first."""
-
-
-class ModelUnavailableError(AssistantError):
-    """A model (embedder or LLM) cannot be found, verified or loaded."""
 
 
 class GeneratorError(AssistantError):
@@ -43,9 +30,16 @@ class PromptError(AssistantError):
     """A prompt template file is missing or does not use the variables it must."""
 
 
-class IngestError(AssistantError):
-    """Ingest cannot run at all (as opposed to one bad file, which is reported and skipped)."""
-
-
-class IngestLockedError(IngestError):
-    """Another ingest holds the lock on this data dir."""
+__all__ = [
+    "ArchiveDamagedError",
+    "ArchiveUnavailableError",
+    "AssistantError",
+    "ConfigError",
+    "EmptyArchiveError",
+    "GeneratorError",
+    "IngestError",
+    "IngestLockedError",
+    "ModelUnavailableError",
+    "PromptError",
+    "QuestionError",
+]

@@ -1,5 +1,6 @@
 """Chat models behind one small interface: the in-process GGUF model (llama.cpp) or an OpenAI-compatible
-server (vLLM, llama.cpp server, Ollama). The extractive backend needs no chat model at all.
+server (vLLM, llama.cpp server, Ollama). `generators.py` turns them (and the model-free extractive
+generator) into what drafts answers.
 
 `ChatModel.stream()` yields text deltas; both implementations turn their failures into `GeneratorError`
 with a message that says what to check. Temperature is 0: answers are reproducible.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import GeneratorError, ModelUnavailableError
+from .errors import ConfigError, GeneratorError, ModelUnavailableError
 from .settings import Settings
 
 Messages = list[dict[str, str]]
@@ -328,13 +329,17 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def build_chat_model(settings: Settings, backend: str | None = None) -> ChatModel | None:
-    """The chat model of a backend; None for the extractive backend."""
+CHAT_MODELS: dict[str, type[ChatModel]] = {"local": LocalChatModel, "openai": OpenAIChatModel}
+
+
+def build_chat_model(settings: Settings, backend: str | None = None) -> ChatModel:
+    """The chat model of a backend (default: `llm_backend`)."""
     backend = backend or settings.llm_backend
-    if backend == "local":
-        return LocalChatModel(settings)
-    if backend == "openai":
-        return OpenAIChatModel(settings)
-    if backend == "extractive":
-        return None
-    raise GeneratorError(f"unknown backend {backend!r}: choose local, openai or extractive")
+    try:
+        chat_model = CHAT_MODELS[backend]
+    except KeyError:
+        raise ConfigError(
+            f"the {backend!r} backend has no chat model: ASSISTANT_LLM_BACKEND must be "
+            f"{' or '.join(CHAT_MODELS)} for this"
+        ) from None
+    return chat_model(settings)  # type: ignore[call-arg]

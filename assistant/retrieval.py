@@ -14,19 +14,19 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
+from ingest.embedding import Embedder
+from ingest.lexical import LexicalIndex, build_lexical_index, ledger_stamp
+from ingest.store import PassageStore, StoredPassage
 
 from .dates import DateRange, find_date_range
-from .embedding import Embedder
 from .errors import EmptyArchiveError
-from .lexical import LexicalIndex, build_lexical_index, ledger_stamp
 from .questions import named_sources
 from .settings import Settings
-from .store import PassageStore, StoredPassage
 
 RRF_K = 60
 PER_SOURCE_CANDIDATES = 12  # passages searched within each source a question names
@@ -53,7 +53,6 @@ class RetrievalTimings:
     dense: float = 0.0
     lexical: float = 0.0
     fuse: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,49 @@ class _Snapshot:
         self.sources = sources
 
 
-class HybridRetriever:
+@dataclass(frozen=True)
+class Query:
+    """One search: the question, how many passages, the time it is asked at, and a date filter that
+    overrides any time the question names."""
+
+    text: str
+    k: int
+    now: datetime | None = None
+    date_filter: DateRange | None = None
+
+
+class Retriever(ABC):
+    """Finds the passages for a question: the shape of llama-index retrievers, a public `retrieve()` over the
+    `_retrieve()` each implementation writes. `store` is the archive it searches, `embedder` the one its
+    vectors come from (the engine ranks sentences with it too)."""
+
+    settings: Settings
+    store: PassageStore
+    embedder: Embedder
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        now: datetime | None = None,
+        date_filter: DateRange | None = None,
+    ) -> Retrieval:
+        """The best passages for `query` (at most `k`, default the `candidates` setting); `date_filter`
+        (the reader's choice) overrides any time the question names."""
+        return self._retrieve(Query(query, k or self.settings.candidates, now, date_filter))
+
+    @abstractmethod
+    def _retrieve(self, query: Query) -> Retrieval: ...
+
+    def warm_up(self) -> None:
+        """Load what the first search would otherwise wait for."""
+        return None
+
+
+class HybridRetriever(Retriever):
+    """Dense (Chroma) and lexical (BM25) search fused by reciprocal rank, with per-source search for the
+    sources a question names and the dates it names as a filter or a boost."""
+
     def __init__(self, settings: Settings, store: PassageStore, embedder: Embedder) -> None:
         self.settings = settings
         self.store = store
@@ -121,16 +162,8 @@ class HybridRetriever:
         self.embedder.encode(["warm up"])
         self.snapshot()
 
-    def retrieve(
-        self,
-        query: str,
-        k: int | None = None,
-        now: datetime | None = None,
-        date_filter: DateRange | None = None,
-    ) -> Retrieval:
-        """The best passages for `query`; `date_filter` (from the reader's settings) overrides any time the
-        question names."""
-        k = k or self.settings.candidates
+    def _retrieve(self, search: Query) -> Retrieval:
+        query, k = search.text, search.k
         timings = RetrievalTimings()
         snap = self.snapshot()
         if not snap.committed:
@@ -138,7 +171,7 @@ class HybridRetriever:
                 f"the archive '{self.settings.collection}' is empty: ingest articles first "
                 "(python -m ingest PATH)"
             )
-        date_range = date_filter or find_date_range(query, now)
+        date_range = search.date_filter or find_date_range(query, search.now)
 
         t0 = time.perf_counter()
         vector = self.embedder.encode([query])[0]
@@ -271,7 +304,3 @@ def _rrf(rankings: list[list[str]]) -> dict[str, float]:
         for rank, pid in enumerate(ranking, start=1):
             scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank)
     return dict(sorted(scores.items(), key=lambda kv: kv[1], reverse=True))
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.dot(a, b))

@@ -25,10 +25,11 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from ingest.store import PassageStore
+
 from .engine import Assistant
 from .errors import AssistantError
 from .settings import Settings
-from .store import PassageStore
 from .types import Answer, TextDelta
 from .ui_login import LoginAttempts, LoginThrottle
 from .ui_uploads import UploadError, safe_upload_name, store_upload

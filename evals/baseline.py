@@ -54,13 +54,13 @@ from llama_index.core.llms.custom import CustomLLM
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from assistant.embedding import Embedder, build_embedder
 from assistant.errors import ConfigError, GeneratorError, QuestionError
 from assistant.generation import ChatModel, build_chat_model
 from assistant.settings import Settings
-from assistant.store import PassageStore
 from assistant.text import clean_question, content_words, sentence_spans, strip_markers
 from assistant.types import Answer, Citation, Timings
+from ingest.embedding import Embedder, build_embedder
+from ingest.store import PassageStore
 
 BACKEND = "llama-index baseline"
 SIMILARITY_TOP_K = 4
@@ -209,7 +209,6 @@ class BaselineAssistant:
                     f"--backend openai (not {settings.llm_backend})"
                 )
             chat_model = build_chat_model(settings)
-            assert chat_model is not None
         return cls(settings, chat_model, embedder or build_embedder(settings), store)
 
     @property
@@ -435,7 +434,7 @@ def ingest_default(
     from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from assistant.store import chroma_client
+    from ingest.store import chroma_client
 
     embedder = embedder or build_embedder(settings)
     client = chroma_client(settings)

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from assistant.embedding import MiniLMEmbedding
     from assistant.settings import Settings
-    from assistant.store import PassageStore
+    from ingest.embedding import MiniLMEmbedding
+    from ingest.store import PassageStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -174,7 +174,7 @@ def _settings(data_dir: Path, base: Settings | None = None, **update: Any) -> Se
 
 def _embedder(settings: Settings) -> tuple[MiniLMEmbedding, float]:
     """The local ONNX embedder as the settings size it, loaded now; and its load time."""
-    from assistant.embedding import MiniLMEmbedding
+    from ingest.embedding import MiniLMEmbedding
 
     embedder = MiniLMEmbedding(threads=settings.embed_threads, embed_batch_size=settings.embed_batch)
     _, seconds, _ = timed(lambda: embedder.encode(["warm up"]))
@@ -251,8 +251,8 @@ def ingest_section(
 def _first_use(scratch: Path, base: Settings) -> dict[str, float]:
     """One-off costs of a process's first ingest (imports, tokenizer, Chroma start), paid here so the
     per-corpus figures are steady-state."""
-    from assistant.store import PassageStore
     from ingest.passages import PassageSplitter
+    from ingest.store import PassageStore
 
     _, splitter_s, _ = timed(lambda: PassageSplitter(base.chunk_tokens, base.chunk_overlap))
     _, chroma_s, _ = timed(lambda: PassageStore(_settings(scratch, base)).count())
@@ -262,11 +262,11 @@ def _first_use(scratch: Path, base: Settings) -> dict[str, float]:
 def _ingest_one(
     name: str, path: Path, settings: Settings, embedder: MiniLMEmbedding
 ) -> tuple[dict[str, Any], list[str]]:
-    from assistant.lexical import rebuild_lexical_index
-    from assistant.store import PassageStore
     from ingest import ingest_paths
+    from ingest.lexical import rebuild_lexical_index
     from ingest.passages import PassageSplitter
     from ingest.readers import find_files, read_file
+    from ingest.store import PassageStore
 
     store = PassageStore(settings)
     report, seconds, cpu = timed(lambda: ingest_paths([path], settings, store=store, embedder=embedder))
@@ -422,9 +422,9 @@ def _retrieval_one(
     questions: Sequence[str],
     seed: int,
 ) -> dict[str, Any]:
-    from assistant.lexical import LexicalIndex, rebuild_lexical_index
     from assistant.retrieval import HybridRetriever
-    from assistant.store import PassageStore
+    from ingest.lexical import LexicalIndex, rebuild_lexical_index
+    from ingest.store import PassageStore
 
     store = PassageStore(settings)
     build, build_s, _ = timed(lambda: build_synthetic_store(store, size, pool, vectors, tokens, seed))
@@ -482,10 +482,10 @@ def build_synthetic_store(
     """Write `size` passages of synthetic articles straight into `store`, as ingest would (passages, then
     one ledger record per article), each passage's vector being the normalised mean of the vectors of its
     sentences and its article's title sentence. No lexical index is built here."""
-    from assistant.store import ArticleRecord
     from ingest.articles import Article
     from ingest.passages import Passage
     from ingest.pipeline import article_record
+    from ingest.store import ArticleRecord
 
     from .synth import synthetic_articles
 
@@ -571,6 +571,7 @@ def answers_section(
     with the local model: time to first token, total, tokens, peak memory with the model loaded."""
     from assistant import Assistant
     from assistant.errors import AssistantError
+    from assistant.generation import build_chat_model
     from assistant.model_files import GGUF_NAME
     from ingest import ingest_paths
 
@@ -599,7 +600,8 @@ def answers_section(
             cold.append({**run_child(command, env), "prefix": "evaluated" if run == 1 else "restored"})
 
         _say("answers: loading the assistant in-process")
-        bot, load_s, _ = timed(lambda: Assistant.from_settings(local))
+        chat_model = build_chat_model(local)
+        bot, load_s, _ = timed(lambda: Assistant.from_settings(local, chat_model=chat_model))
         _, warm_s, _ = timed(bot.warm_up)
         rss_loaded = current_rss_mb()
         rows = []
@@ -651,7 +653,7 @@ def answers_section(
         "in_process": {
             "load_s": load_s,
             "warm_up_s": warm_s,
-            "prefix_source": getattr(bot.chat_model, "prefix_source", ""),
+            "prefix_source": getattr(chat_model, "prefix_source", ""),
             "rss_after_warm_up_mb": rss_loaded,
             "questions": len(rows),
             "errors": len(rows) - len(ok),
@@ -679,10 +681,9 @@ def versus_section(
     stock vector retriever over the same collection) and answers on seeds_dev (time and accuracy)."""
     from assistant import Assistant
     from assistant.generation import build_chat_model
-    from assistant.prompts import Prompts
     from assistant.retrieval import HybridRetriever
-    from assistant.store import PassageStore
     from ingest import ingest_paths
+    from ingest.store import PassageStore
 
     from .baseline import SIMILARITY_TOP_K, BaselineAssistant, ingest_default
     from .judge import HeuristicJudge
@@ -745,17 +746,12 @@ def versus_section(
         _say("versus: answers on seeds_dev (ours, then the llama-index pipeline)")
         eval_set = EvalSet.load(SEEDS_DEV)
         ours_s = archives["seeds"][0]
-        bot = Assistant(
-            ours_s,
-            HybridRetriever(ours_s, PassageStore(ours_s), embedder),
-            build_chat_model(ours_s),
-            Prompts.load(),
-        )
+        chat_model = build_chat_model(ours_s)
+        bot = Assistant.from_settings(ours_s, embedder=embedder, chat_model=chat_model)
         bot.warm_up()
         judge = HeuristicJudge()
         ours_summary = summarise_results(list(run_set(eval_set, bot, judge=judge, limit=limit)))
-        assert bot.chat_model is not None
-        theirs = BaselineAssistant.from_settings(ours_s, chat_model=bot.chat_model, embedder=embedder)
+        theirs = BaselineAssistant.from_settings(ours_s, chat_model=chat_model, embedder=embedder)
         theirs.warm_up()
         theirs_results = list(run_set(eval_set, theirs, judge=judge, limit=limit))  # type: ignore[arg-type]
         theirs_summary = summarise_results(theirs_results)
@@ -790,7 +786,7 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 def _stock_retriever(settings: Settings, embedder: Any, k: int) -> Any:
     """llama-index's stock vector retriever over the collection `ingest_default` built."""
-    from assistant.store import chroma_client
+    from ingest.store import chroma_client
 
     from .baseline import vector_index
 

@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.judge == "heuristic":
             if args.embed:
-                from assistant.embedding import MiniLMEmbedding
+                from ingest.embedding import MiniLMEmbedding
 
                 embed = MiniLMEmbedding(threads=1).encode
             judge: Judge = HeuristicJudge(embed=embed)

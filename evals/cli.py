@@ -14,7 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from assistant.errors import AssistantError
-from assistant.settings import add_archive_flags, settings_from_args
+from assistant.settings import Settings, add_archive_flags, settings_from_args
 
 from .judge import JUDGES
 from .metrics import metric_spec
@@ -154,6 +154,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from assistant import Assistant
+    from assistant.generation import build_chat_model
 
     from .report import write_report
     from .runner import EvalSet
@@ -163,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    base = settings_from_args(args)
+    base = settings_from_args(args, Settings)
     pipeline = getattr(args, "pipeline", "ours")
     if pipeline != "ours" and base.llm_backend not in ("local", "openai"):
         print(
@@ -188,21 +189,21 @@ def _run(args: argparse.Namespace) -> int:
             eval_set.ingest(settings, progress=sys.stderr.isatty())
             set_out = out / eval_set.name if len(args.sets) > 1 else out
             ours = baseline = None
+            # one chat model (and embedder), loaded once, for both pipelines
+            chat_model = build_chat_model(settings) if settings.llm_backend != "extractive" else None
             if pipeline in ("ours", "both"):
-                bot = Assistant.from_settings(settings)
+                bot = Assistant.from_settings(settings, chat_model=chat_model)
                 ours = _ask_set(
                     eval_set, bot, settings, args.limit, "ours" if pipeline == "both" else "", args.judge
                 )
             if pipeline in ("baseline", "both"):
                 from .baseline import BaselineAssistant
 
-                if ours is not None:  # the model and the embedder are loaded once, shared with ours
-                    assert bot.chat_model is not None
-                    baseline_bot = BaselineAssistant.from_settings(
-                        settings, chat_model=bot.chat_model, embedder=bot.retriever.embedder
-                    )
-                else:
-                    baseline_bot = BaselineAssistant.from_settings(settings)
+                baseline_bot = BaselineAssistant.from_settings(
+                    settings,
+                    chat_model=chat_model,
+                    embedder=bot.retriever.embedder if ours is not None else None,
+                )
                 label = "baseline" if pipeline == "both" else ""
                 baseline = _ask_set(eval_set, baseline_bot, settings, args.limit, label, args.judge)
             runs: list[tuple[str, Path, tuple[dict[str, Any], list[Any]], dict[str, Any] | None]] = []

@@ -17,7 +17,7 @@ from typing import Any
 
 from assistant import Answer, Assistant, Settings
 from assistant.errors import AssistantError
-from assistant.store import PassageStore
+from ingest.store import PassageStore
 
 from .judge import HeuristicJudge, Judge
 from .metrics import score_question, summarise

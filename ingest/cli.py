@@ -7,10 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.errors import AssistantError
-from assistant.settings import add_archive_flags, settings_from_args
-
+from .errors import AssistantError
 from .pipeline import ingest_paths
+from .settings import ArchiveSettings, add_archive_flags, settings_from_args
 
 _EPILOG = """\
 Formats: .txt (plain articles and the Qazinform feed format), .md (a '# Title' heading, optional
@@ -50,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, ArchiveSettings)
         report = ingest_paths(
             args.paths,
             settings,

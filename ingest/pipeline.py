@@ -25,18 +25,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from assistant.errors import IngestError, IngestLockedError
-from assistant.lexical import rebuild_lexical_index
-from assistant.settings import Settings
-from assistant.store import ArticleRecord, PassageStore
-
 from .articles import Article
+from .errors import IngestError, IngestLockedError
+from .lexical import rebuild_lexical_index
 from .passages import Passage, PassageSplitter, Split, published_ts
 from .plan import Plan, ReadArticle, make_plan, pruned
 from .readers import FoundFile, ReadError, printable, read_file, scan_paths
+from .settings import ArchiveSettings
+from .store import ArticleRecord, PassageStore
 
 if TYPE_CHECKING:
-    from assistant.embedding import Embedder
+    from .embedding import Embedder
 
 _BATCH_PASSAGES = 256
 
@@ -82,7 +81,7 @@ class IngestReport:
 
 
 @contextmanager
-def ingest_lock(settings: Settings, wait: bool = False) -> Iterator[None]:
+def ingest_lock(settings: ArchiveSettings, wait: bool = False) -> Iterator[None]:
     """Hold the data dir's ingest lock; a second ingest waits (wait=True) or fails with a clear message."""
     path = settings.state_dir / "ingest.lock"
     try:
@@ -112,7 +111,7 @@ def ingest_lock(settings: Settings, wait: bool = False) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _unusable_data_dir(settings: Settings, exc: OSError) -> IngestError:
+def _unusable_data_dir(settings: ArchiveSettings, exc: OSError) -> IngestError:
     """One line a user can act on, for a data dir that is a file, lies under a file, or cannot be written."""
     existing = next((p for p in (settings.state_dir, *settings.state_dir.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
@@ -127,7 +126,7 @@ def _unusable_data_dir(settings: Settings, exc: OSError) -> IngestError:
 
 def ingest_paths(
     paths: Sequence[Path | str],
-    settings: Settings,
+    settings: ArchiveSettings,
     *,
     prune: bool = False,
     wait: bool = False,
@@ -155,7 +154,7 @@ def ingest_paths(
         _count(plan, report)
         if plan.write:
             if embedder is None:
-                from assistant.embedding import build_embedder
+                from .embedding import build_embedder
 
                 embedder = build_embedder(settings)
             _write(plan.write, store, embedder, report, progress)
@@ -171,7 +170,7 @@ def ingest_paths(
 
 
 def _read_all(
-    files: list[FoundFile], settings: Settings, report: IngestReport, progress: bool
+    files: list[FoundFile], settings: ArchiveSettings, report: IngestReport, progress: bool
 ) -> tuple[list[ReadArticle], set[str]]:
     """The articles of every readable file, and the origins of the files read whole."""
     max_bytes = int(settings.max_file_mb * 1024 * 1024)
@@ -195,7 +194,7 @@ def _read_all(
     return read, read_whole
 
 
-def _splitter(settings: Settings, bar: tqdm[Any]) -> Callable[[Article], Split]:
+def _splitter(settings: ArchiveSettings, bar: tqdm[Any]) -> Callable[[Article], Split]:
     """Split articles, building the splitter (a llama-index import) only if an article needs splitting.
     (A 1 MB article takes some 10 s to split: the bar says what is going on meanwhile.)"""
     made: list[PassageSplitter] = []

@@ -24,11 +24,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.store import ArticleRecord
-
 from .articles import Article, article_id_of
 from .passages import Passage, Split
 from .readers import FoundFile, origin_prefixes
+from .store import ArticleRecord
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
     """The real embedder, loaded once."""
-    from assistant.embedding import MiniLMEmbedding
+    from ingest.embedding import MiniLMEmbedding
 
     model = MiniLMEmbedding(threads=os.cpu_count() or 1)
     model.encode(["warm up"])
@@ -106,21 +106,21 @@ def chroma_server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]
 
 
 @pytest.fixture(scope="session")
-def local_assistant(seeded_dir: Path, embedder):  # type: ignore[no-untyped-def]
+def local_chat_model(seeded_dir: Path):  # type: ignore[no-untyped-def]
+    """The real local model (Qwen GGUF through llama.cpp), loaded once per session and shared."""
+    from assistant.generation import LocalChatModel
+    from assistant.settings import Settings
+
+    return LocalChatModel(Settings(data_dir=seeded_dir))
+
+
+@pytest.fixture(scope="session")
+def local_assistant(seeded_dir: Path, embedder, local_chat_model):  # type: ignore[no-untyped-def]
     """The real default assistant (local Qwen model) over the seeded archive, loaded once per session."""
     from assistant import Assistant
-    from assistant.generation import LocalChatModel
-    from assistant.prompts import Prompts
-    from assistant.retrieval import HybridRetriever
     from assistant.settings import Settings
-    from assistant.store import PassageStore
 
     settings = Settings(data_dir=seeded_dir)
-    bot = Assistant(
-        settings,
-        HybridRetriever(settings, PassageStore(settings), embedder),
-        LocalChatModel(settings),
-        Prompts.load(),
-    )
+    bot = Assistant.from_settings(settings, embedder=embedder, chat_model=local_chat_model)
     bot.warm_up()
     return bot

@@ -11,7 +11,7 @@ from assistant import Settings
 from assistant.grounding import split_verdict
 from assistant.questions import is_yes_no, named_sources
 from assistant.retrieval import HybridRetriever
-from assistant.store import PassageStore
+from ingest.store import PassageStore
 from tests.test_engine import ScriptedChat, make_bot, passage_numbers
 
 # --- rules of questions -----------------------------------------------------------------------------------

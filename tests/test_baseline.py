@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import Assistant, Settings
+from assistant import Settings
 from assistant.generation import ChatModel, Messages
 from evals.baseline import (
     BACKEND,
@@ -229,9 +229,8 @@ def test_cli_both_and_an_earlier_baseline_conflict(
 
 # --- the real model ------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_baseline_with_the_local_model(local_assistant: Assistant, seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    assert local_assistant.chat_model is not None
-    bot = BaselineAssistant(Settings(data_dir=seeded_dir), local_assistant.chat_model, embedder)
+def test_baseline_with_the_local_model(local_chat_model, seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    bot = BaselineAssistant(Settings(data_dir=seeded_dir), local_chat_model, embedder)
     bot.warm_up()
     answer = bot.ask("How many jobs will the biopharma plant create?")
     assert answer.text and answer.timings.prompt_tokens > 0

@@ -174,10 +174,7 @@ def hostile_title(base: str) -> str:
 def hostile_app(tmp_path_factory: pytest.TempPathFactory, embedder, tripwire) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The extractive backend (no LLM) over one article whose title, source and URL are hostile HTML."""
     from assistant import Assistant
-    from assistant.prompts import Prompts
-    from assistant.retrieval import HybridRetriever
     from assistant.settings import Settings
-    from assistant.store import PassageStore
     from ingest import ingest_paths
 
     base, _ = tripwire
@@ -195,9 +192,7 @@ def hostile_app(tmp_path_factory: pytest.TempPathFactory, embedder, tripwire) ->
     port = free_port()
     settings = Settings(data_dir=folder / "data", llm_backend="extractive", ui_port=port)
     assert ingest_paths([folder / "articles.jsonl"], settings, embedder=embedder).new == 1
-    bot = Assistant(
-        settings, HybridRetriever(settings, PassageStore(settings), embedder), None, Prompts.load()
-    )
+    bot = Assistant.from_settings(settings, embedder=embedder)
     demo = build_app(settings, ChatBackend(settings, bot))
     demo.queue(default_concurrency_limit=1)
     demo.launch(

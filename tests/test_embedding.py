@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from assistant.embedding import DIMENSIONS, RemoteEmbedding, build_embedder
 from assistant.settings import Settings
+from ingest.embedding import DIMENSIONS, RemoteEmbedding, build_embedder
 
 TEXTS = [
     "The biopharma plant will create more than 180 permanent jobs.",

@@ -13,8 +13,6 @@ from assistant import Answer, Assistant, Citation, Settings, TextDelta
 from assistant.errors import EmptyArchiveError, PromptError, QuestionError
 from assistant.generation import ChatModel, Messages
 from assistant.prompts import Prompts
-from assistant.retrieval import HybridRetriever
-from assistant.store import PassageStore
 
 REFUSAL = "The articles do not say."
 
@@ -37,9 +35,11 @@ class ScriptedChat(ChatModel):
 
 
 def make_bot(seeded_dir: Path, embedder, chat: ChatModel | None, **overrides) -> Assistant:  # type: ignore[no-untyped-def]
+    """The assistant over the seeds drafting with `chat`; None: the extractive backend."""
+    if chat is None:
+        overrides.setdefault("llm_backend", "extractive")
     settings = Settings(data_dir=seeded_dir, **overrides)
-    retriever = HybridRetriever(settings, PassageStore(settings), embedder)
-    return Assistant(settings, retriever, chat, Prompts.load())
+    return Assistant.from_settings(settings, embedder=embedder, chat_model=chat)
 
 
 def passage_numbers(chat: ScriptedChat) -> dict[int, str]:

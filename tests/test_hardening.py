@@ -18,12 +18,11 @@ import pytest
 
 from assistant import Assistant, Settings
 from assistant.errors import ArchiveDamagedError, ArchiveUnavailableError, ConfigError, QuestionError
-from assistant.lexical import LexicalIndex
-from assistant.prompts import Prompts
 from assistant.retrieval import HybridRetriever
 from assistant.settings import settings_from_args
-from assistant.store import PassageStore
 from assistant.text import clean_question
+from ingest.lexical import LexicalIndex
+from ingest.store import PassageStore
 
 from .conftest import can_mount_read_only
 
@@ -32,9 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _bot(data_dir: Path, embedder) -> Assistant:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=data_dir, llm_backend="extractive")
-    return Assistant(
-        settings, HybridRetriever(settings, PassageStore(settings), embedder), None, Prompts.load()
-    )
+    return Assistant.from_settings(settings, embedder=embedder)
 
 
 @pytest.fixture
@@ -158,7 +155,7 @@ def test_chunk_overlap_must_be_smaller_than_the_chunk(monkeypatch: pytest.Monkey
     monkeypatch.setenv("ASSISTANT_CHUNK_TOKENS", "64")
     monkeypatch.setenv("ASSISTANT_CHUNK_OVERLAP", "100")
     with pytest.raises(ConfigError, match="ASSISTANT_CHUNK_OVERLAP"):
-        settings_from_args(argparse.Namespace())
+        settings_from_args(argparse.Namespace(), Settings)
 
 
 # --- damaged lexical index (item 7) -----------------------------------------------------------------------

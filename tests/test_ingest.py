@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import IngestLockedError
-from assistant.lexical import LexicalIndex
 from assistant.settings import Settings
-from assistant.store import PassageStore
 from ingest import ingest_paths
 from ingest.articles import Article
 from ingest.cli import main as ingest_main
+from ingest.lexical import LexicalIndex
 from ingest.passages import PassageSplitter, count_tokens, token_counter
 from ingest.pipeline import ingest_lock
 from ingest.readers import find_files, read_file
+from ingest.store import PassageStore
 
 from .conftest import SEEDS
 

@@ -18,13 +18,13 @@ import pytest
 
 from assistant.errors import IngestError
 from assistant.settings import Settings
-from assistant.store import PassageStore
 from ingest import ingest_paths
 from ingest.articles import Article
 from ingest.cli import main as ingest_main
 from ingest.passages import PassageSplitter
 from ingest.pipeline import article_record
 from ingest.readers import read_file
+from ingest.store import PassageStore
 
 from .conftest import ROOT, can_mount_read_only
 

@@ -15,11 +15,8 @@ import pytest
 
 from assistant import Assistant, Settings
 from assistant.errors import ArchiveUnavailableError, GeneratorError, QuestionError
-from assistant.generation import OpenAIChatModel
-from assistant.prompts import Prompts
-from assistant.retrieval import HybridRetriever
-from assistant.store import PassageStore
 from ingest import ingest_paths
+from ingest.store import PassageStore
 
 from .conftest import ROOT, SEEDS, free_port, wait_for_port
 from .test_engine import ScriptedChat, make_bot
@@ -148,9 +145,7 @@ def test_chroma_server_restart_mid_session(tmp_path: Path, embedder) -> None:  #
             data_dir=tmp_path / "d", chroma_host="127.0.0.1", chroma_port=port, chroma_timeout=3
         )
         ingest_paths([SEEDS], settings, embedder=embedder)
-        bot = Assistant(
-            settings, HybridRetriever(settings, PassageStore(settings), embedder), None, Prompts.load()
-        )
+        bot = Assistant.from_settings(settings, embedder=embedder)
         question = "How many high-tech surgeries a year do the hybrid operating rooms enable?"
         assert "350" in bot.ask(question).text
         server.terminate()
@@ -175,12 +170,7 @@ def test_no_secret_in_errors_or_settings_repr(seeded_dir: Path, embedder) -> Non
         llm_fallback=None,
     )
     assert key not in repr(settings) and key not in str(settings.model_dump())
-    bot = Assistant(
-        settings,
-        HybridRetriever(settings, PassageStore(settings), embedder),
-        OpenAIChatModel(settings),
-        Prompts.load(),
-    )
+    bot = Assistant.from_settings(settings, embedder=embedder)
     with pytest.raises(GeneratorError) as info:
         bot.ask("How many high-tech surgeries a year do the hybrid operating rooms enable?")
     assert key not in str(info.value) and key not in repr(info.value)
@@ -214,12 +204,7 @@ def test_a_stalled_llm_server_times_out_with_a_clear_error_or_the_fallback(
                 llm_timeout=1,
                 llm_fallback=fallback,
             )
-            bot = Assistant(
-                settings,
-                HybridRetriever(settings, PassageStore(settings), embedder),
-                OpenAIChatModel(settings),
-                Prompts.load(),
-            )
+            bot = Assistant.from_settings(settings, embedder=embedder)
             started = time.monotonic()
             if fallback is None:
                 with pytest.raises(GeneratorError, match="did not answer within 1 s"):

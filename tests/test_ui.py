@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from assistant.settings import Settings
-from assistant.store import PassageStore
 from assistant.types import Answer, Citation
 from assistant.ui import ChatBackend, build_app, escape, markdown_text, safe_upload_name, serve, to_messages
 
@@ -148,14 +147,10 @@ def test_build_app_does_not_launch(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def extractive_app(seeded_dir: Path, embedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
     from assistant import Assistant
-    from assistant.prompts import Prompts
-    from assistant.retrieval import HybridRetriever
 
     port = free_port()
     settings = Settings(data_dir=seeded_dir, llm_backend="extractive", ui_port=port)
-    bot = Assistant(
-        settings, HybridRetriever(settings, PassageStore(settings), embedder), None, Prompts.load()
-    )
+    bot = Assistant.from_settings(settings, embedder=embedder)
     demo = _serve(settings, ChatBackend(settings, bot))
     yield f"http://127.0.0.1:{port}/"
     demo.close()

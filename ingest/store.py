@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchiveDamagedError, ArchiveUnavailableError
-from .settings import Settings
+from .settings import ArchiveSettings
 
 _PAGE = 2000
 _EXACT_SEARCH_LIMIT = 50_000  # most filtered passages scanned exactly when the HNSW search comes up short
@@ -80,7 +80,7 @@ class ArticleRecord:
         }
 
 
-def _client(settings: Settings) -> tuple[Any, tempfile.TemporaryDirectory[str] | None]:
+def _client(settings: ArchiveSettings) -> tuple[Any, tempfile.TemporaryDirectory[str] | None]:
     """The Chroma client, and the private copy it reads when the embedded archive is read-only."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -103,7 +103,7 @@ def _client(settings: Settings) -> tuple[Any, tempfile.TemporaryDirectory[str] |
         raise ArchiveUnavailableError(_where(settings) + f" cannot be opened: {exc}") from exc
 
 
-def _check_embedded(settings: Settings) -> None:
+def _check_embedded(settings: ArchiveSettings) -> None:
     """The embedded store's folder is usable and its database, if any, is a whole SQLite file.
 
     An empty or foreign `chroma.sqlite3` would otherwise be opened as a new, empty archive (and the next
@@ -138,7 +138,7 @@ def _check_embedded(settings: Settings) -> None:
         ) from exc
 
 
-def chroma_client(settings: Settings) -> Any:
+def chroma_client(settings: ArchiveSettings) -> Any:
     """A Chroma client on the archive the settings name, for code that manages its own collections (the
     evals' baseline index); raises ArchiveUnavailableError like the store."""
     client, read_only_copy = _client(settings)
@@ -165,7 +165,7 @@ def _read_only_copy(chroma_dir: Path) -> tempfile.TemporaryDirectory[str]:
     return copy
 
 
-def _where(settings: Settings) -> str:
+def _where(settings: ArchiveSettings) -> str:
     if settings.chroma_host:
         return f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
     return f"the Chroma store in {settings.chroma_dir}"
@@ -174,7 +174,7 @@ def _where(settings: Settings) -> str:
 class PassageStore:
     """Typed access to the two collections; opens the client on first use and re-opens it after a failure."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ArchiveSettings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._handles: tuple[Any, Any] | None = None

@@ -21,7 +21,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from .errors import ModelUnavailableError
-from .settings import Settings
+from .settings import ArchiveSettings
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSIONS = 384
@@ -174,7 +174,7 @@ Embedder = MiniLMEmbedding | RemoteEmbedding
 _REMOTE_MIN_BATCH = 64  # one HTTP request per few passages would be all latency
 
 
-def build_embedder(settings: Settings) -> Embedder:
+def build_embedder(settings: ArchiveSettings) -> Embedder:
     """The embedder the settings ask for (nothing is loaded until the first `encode`)."""
     if settings.embed_base_url:
         return RemoteEmbedding(
