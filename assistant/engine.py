@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.embedding import Embedder, build_embedder
 from ingest.passages import count_tokens
@@ -34,6 +34,10 @@ from .retrieval import PER_SOURCE_FIRST, HybridRetriever, Retriever
 from .settings import Settings
 from .text import clean_question
 from .types import Answer, Citation, StreamEvent, TextDelta, Timings
+
+if TYPE_CHECKING:
+    from llama_index.core.base.base_query_engine import BaseQueryEngine
+    from llama_index.core.base.base_retriever import BaseRetriever
 
 History = Sequence[dict[str, Any]]
 _FOLLOWUP = re.compile(
@@ -198,7 +202,8 @@ class Assistant:
             if attempts:  # nothing the one before said survived the checks: this one answers instead
                 notes += [
                     *attempts[-1].notes,
-                    f"the generated answer failed the grounding checks; the {generator.name} generator answered instead",
+                    "the generated answer failed the grounding checks; "
+                    f"the {generator.name} generator answered instead",
                 ]
             attempts.append(grounded)
             if not grounded.refused or is_refusal(draft, self.prompts.refusal):
@@ -322,6 +327,19 @@ class Assistant:
             prompt_tokens=getattr(usage, "prompt_tokens", 0),
             completion_tokens=getattr(usage, "completion_tokens", 0),
         )
+
+    # --- llama-index components (imported only when asked for) -------------------------------------------
+    def as_query_engine(self, **ask_kwargs: Any) -> BaseQueryEngine:
+        """This assistant as a llama-index query engine; `ask_kwargs` go to every `ask()`."""
+        from .llamaindex import AssistantQueryEngine
+
+        return AssistantQueryEngine(self, **ask_kwargs)
+
+    def as_retriever(self) -> BaseRetriever:
+        """This assistant's hybrid retrieval as a llama-index retriever."""
+        from .llamaindex import AssistantRetriever
+
+        return AssistantRetriever(self)
 
 
 MAX_SOURCES_LIMIT = 20

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from ingest.embedding import Embedder
-from ingest.lexical import LexicalIndex, build_lexical_index, ledger_stamp
+from ingest.lexical import LexicalIndex, build_lexical_index, index_dir, ledger_stamp, saved_at
 from ingest.store import PassageStore, StoredPassage
 
 from .dates import DateRange, find_date_range
@@ -125,25 +125,16 @@ class HybridRetriever(Retriever):
         self.embedder = embedder
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
-
-    @property
-    def _index_dir(self) -> Any:
-        return self.settings.state_dir / "bm25"
-
-    def _stamp_mtime(self) -> float:
-        try:
-            return (self._index_dir / "stamp.json").stat().st_mtime
-        except OSError:
-            return -1.0
+        self._index_dir = index_dir(settings)
 
     def snapshot(self) -> _Snapshot:
         """The current index, (re)loaded when ingest saved a newer one, rebuilt when missing or stale."""
-        mtime = self._stamp_mtime()
+        mtime = saved_at(self._index_dir)
         current = self._snapshot
         if current is not None and current.mtime == mtime:
             return current
         with self._lock:
-            if self._snapshot is not None and self._snapshot.mtime == self._stamp_mtime():
+            if self._snapshot is not None and self._snapshot.mtime == saved_at(self._index_dir):
                 return self._snapshot
             records = self.store.articles()
             committed = {aid: rec.content_hash for aid, rec in records.items()}
@@ -154,7 +145,7 @@ class HybridRetriever(Retriever):
                 with contextlib.suppress(OSError):  # a read-only archive: the index lives in memory
                     index.save(self._index_dir)
             sources = frozenset(rec.source for rec in records.values() if rec.source)
-            self._snapshot = _Snapshot(index, committed, self._stamp_mtime(), sources)
+            self._snapshot = _Snapshot(index, committed, saved_at(self._index_dir), sources)
             return self._snapshot
 
     def warm_up(self) -> None:

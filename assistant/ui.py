@@ -25,6 +25,7 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from ingest.lexical import index_dir, saved_at
 from ingest.store import PassageStore
 
 from .engine import Assistant
@@ -109,6 +110,7 @@ class ChatBackend:
         self._ready = threading.Event()
         self._error: str | None = None
         self._lock = threading.Lock()
+        self._articles: tuple[float, int] | None = None  # (when the index was saved, articles then)
         if assistant is not None:
             self._ready.set()
 
@@ -134,11 +136,19 @@ class ChatBackend:
         if self._error:
             return f"**The assistant could not start:** {markdown_text(self._error)}"
         try:
-            articles = len(PassageStore(self.settings).articles())
+            articles = self._article_count()
         except AssistantError as exc:
             return f"**Archive unavailable:** {markdown_text(str(exc))}"
         backend = self._assistant.backend if self._assistant else self.settings.llm_backend
         return f"**Ready** · {articles} articles in the archive · answers by the {backend} backend"
+
+    def _article_count(self) -> int:
+        """Articles in the archive, read from the ledger only when ingest has changed the archive since the
+        last reading (the status refreshes every second: a `stat`, not a store and a ledger each time)."""
+        saved = saved_at(index_dir(self.settings))
+        if self._articles is None or self._articles[0] != saved or saved < 0:
+            self._articles = (saved, len(PassageStore(self.settings).articles()))
+        return self._articles[1]
 
     def assistant(self) -> Assistant:
         self._ready.wait()

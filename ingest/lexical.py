@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from .settings import ArchiveSettings
     from .store import PassageStore
 
 _THOUSANDS = re.compile(r"(?<=\d)[,\u00a0\u202f](?=\d{3}(?!\d))")
@@ -29,6 +30,20 @@ _STAMP = "stamp.json"
 def normalise(text: str) -> str:
     """Lower-level text normalisation shared by indexing and querying ("12,000" -> "12000")."""
     return _THOUSANDS.sub("", text)
+
+
+def index_dir(settings: ArchiveSettings) -> Path:
+    """Where the collection's BM25 index is saved."""
+    return settings.state_dir / "bm25"
+
+
+def saved_at(directory: Path) -> float:
+    """When the index in `directory` was last saved (its stamp's mtime; -1 when there is none): ingest saves
+    it at the end of every run that changed the archive, so this one `stat` tells readers to reload."""
+    try:
+        return (directory / _STAMP).stat().st_mtime
+    except OSError:
+        return -1.0
 
 
 def ledger_stamp(article_hashes: Iterable[tuple[str, str]]) -> str:

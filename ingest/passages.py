@@ -83,6 +83,8 @@ class Passage:
             "chunk_index": self.index,
             "start_char": self.start,
             "end_char": self.end,
+            # what a reader found beyond the fields above (views, image credit, an unparsed date)
+            **{f"extra_{key}": value for key, value in a.extra.items()},
         }
 
 

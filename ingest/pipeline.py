@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from .articles import Article
 from .errors import IngestError, IngestLockedError
-from .lexical import rebuild_lexical_index
+from .lexical import index_dir, rebuild_lexical_index
 from .passages import Passage, PassageSplitter, Split, published_ts
 from .plan import Plan, ReadArticle, make_plan, pruned
 from .readers import FoundFile, ReadError, printable, read_file, scan_paths
@@ -57,10 +57,6 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-    @property
-    def articles_seen(self) -> int:
-        return self.new + self.changed + self.unchanged + len(self.duplicates)
 
     def summary(self) -> str:
         rate = self.passages_written / self.seconds if self.seconds else 0.0
@@ -164,7 +160,7 @@ def ingest_paths(
         if prune and not settings.chroma_host:  # a server may have other machines' ingests under way
             _drop_leftovers(store)
         if plan.write or plan.retire or gone:
-            rebuild_lexical_index(store, settings.state_dir / "bm25")
+            rebuild_lexical_index(store, index_dir(settings))
     report.seconds = time.perf_counter() - started
     return report
 

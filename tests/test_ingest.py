@@ -209,3 +209,10 @@ def test_chroma_server_gives_the_same_archive(tmp_path: Path, embedder, chroma_s
     top_remote = [p.passage_id for p, _ in PassageStore(remote).query(query, 3)]
     top_local = [p.passage_id for p, _ in PassageStore(local).query(query, 3)]
     assert top_remote == top_local
+
+
+def test_what_a_reader_finds_beyond_the_fields_is_stored_with_the_passages(seeded_dir: Path) -> None:
+    """Qazinform's view counts (and the like) are read from the feed and kept in each passage's metadata."""
+    store = PassageStore(Settings(data_dir=seeded_dir))
+    views = {p.metadata.get("extra_views") for p in store.iter_passages()} - {None}
+    assert views and all(str(v).isdigit() for v in views)
