@@ -1,4 +1,4 @@
-"""Prompt templates, loaded from `prompts/` and validated at start.
+"""Prompt templates, loaded from the `prompts` package (its data files) and validated at start.
 
 Each template is a `str.format` template whose variables are fixed here; a template that lacks one of
 them, or uses one that is not provided, is a `PromptError` that names the file and the variable. The
@@ -8,15 +8,32 @@ real questions, so the model sees the exact format it must follow.
 
 from __future__ import annotations
 
+import importlib
+import importlib.resources
 import json
 import string
+import sys
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from .errors import PromptError
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PACKAGE = "prompts"
+
+
+def default_dir() -> Traversable:
+    """The templates shipped with the code: the `prompts` package's files, wherever it is installed."""
+    if PACKAGE not in sys.modules:
+        # the package is only a folder of data: importing it must not leave a __pycache__ among the templates
+        writes_bytecode = sys.dont_write_bytecode
+        sys.dont_write_bytecode = True
+        try:
+            importlib.import_module(PACKAGE)
+        finally:
+            sys.dont_write_bytecode = writes_bytecode
+    return importlib.resources.files(PACKAGE)
+
 
 # file -> the variables it must use, and those it may use besides
 _TEMPLATES: dict[str, frozenset[str]] = {
@@ -34,7 +51,7 @@ def _fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 
 
-def _read(directory: Path, name: str) -> str:
+def _read(directory: Traversable, name: str) -> str:
     path = directory / name
     try:
         text = path.read_text(encoding="utf-8").strip()
@@ -77,8 +94,9 @@ class Prompts:
     examples: tuple[dict[str, Any], ...]
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> Prompts:
-        directory = directory or DEFAULT_DIR
+    def load(cls, directory: Traversable | None = None) -> Prompts:
+        """The templates in `directory` (a `Path` will do; default: those shipped in `prompts`)."""
+        directory = directory or default_dir()
         texts = {name: _read(directory, name) for name in _TEMPLATES}
         refusal = texts["refusal.txt"]
         examples_path = directory / "examples.json"
