@@ -14,20 +14,11 @@ from pathlib import Path
 import pytest
 
 from assistant.text import sentences
-from evals.bench import (
-    _forwarded,
-    _pack,
-    build_parser,
-    interleave,
-    percentile,
-    render_retrieval,
-    retrieval_section,
-    run_child,
-    save,
-    spread,
-    table,
-)
+from evals.bench.cli import build_parser, forwarded, save
+from evals.bench.measure import run_child, spread
+from evals.bench.retrieval import _pack, interleave, render_retrieval, retrieval_section
 from evals.synth import SOURCES, generate_archive, sentence_pool, synthetic_articles
+from evals.tables import table
 from ingest.readers import read_file
 
 
@@ -86,20 +77,15 @@ def test_generate_archive_wants_a_jsonl_name(tmp_path: Path) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
-def test_percentile_on_known_values() -> None:
+def test_spread_on_known_values() -> None:
     values = [float(v) for v in range(10, 0, -1)]  # 10..1, unsorted on purpose
-    assert percentile(values, 50) == pytest.approx(5.5)
-    assert percentile(values, 95) == pytest.approx(9.55)
-    assert percentile(values, 0) == 1.0
-    assert percentile(values, 100) == 10.0
-    assert percentile([0.25], 95) == 0.25
-    assert percentile([1.0, 3.0], 50) == 2.0
-    with pytest.raises(ValueError):
-        percentile([], 50)
-    with pytest.raises(ValueError):
-        percentile([1.0], 101)
+    stats = spread(values)
+    assert stats["p50"] == pytest.approx(5.5) and stats["p95"] == pytest.approx(9.55)  # linear interpolation
+    assert (stats["n"], stats["min"], stats["max"], stats["mean"]) == (10, 1.0, 10.0, 5.5)
+    assert spread([0.25])["p95"] == 0.25
+    assert spread([1.0, 3.0])["p50"] == 2.0
+    assert all(isinstance(v, int | float) for v in spread(values).values())  # JSON-ready, no numpy scalars
     assert spread([]) == {"n": 0, "p50": 0.0, "p95": 0.0, "mean": 0.0, "min": 0.0, "max": 0.0}
-    assert spread([1.0, 2.0, 3.0])["mean"] == 2.0
 
 
 def test_pack_keeps_order_and_budget() -> None:
@@ -111,9 +97,20 @@ def test_pack_keeps_order_and_budget() -> None:
 
 def test_interleave_and_table() -> None:
     assert interleave([["a1", "a2", "a3"], ["b1"]]) == ["a1", "b1", "a2", "a3"]
-    text = table(["name", "n"], [["x", 1234], ["long name", 0.5]])
+    text = table(["name", "n", "ok"], [["x", 1234, True], ["long name", 0.5, None]])
     lines = text.splitlines()
-    assert lines[0].startswith("name") and lines[2].endswith("1,234") and lines[3].endswith("0.500")
+    assert lines[0].startswith("name") and lines[0].endswith("ok") and len(lines) == 4
+    assert lines[2].startswith("x ") and lines[2].endswith("1,234  yes")  # numbers right-aligned
+    assert lines[3].endswith("0.500  -")
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_table_as_markdown_and_with_chosen_alignment() -> None:
+    text = table(["metric", "value"], [["accuracy", "84.2%"], ["n", 23]], markdown=True)
+    assert text.splitlines()[0].startswith("| metric") and text.splitlines()[1].startswith("|---")
+    assert [c.strip() for c in text.splitlines()[2].split("|")] == ["", "accuracy", "84.2%", ""]
+    left = table(["a", "b"], [["x", "1"], ["yy", "22"]], justify=["left", "left"])
+    assert left.splitlines()[2] == "x   1"
 
 
 def test_save_merges_sections(tmp_path: Path) -> None:
@@ -126,7 +123,7 @@ def test_save_merges_sections(tmp_path: Path) -> None:
 
 def test_all_forwards_the_options_to_each_section() -> None:
     args = build_parser().parse_args(["all", "--sizes", "300", "1000", "--limit", "2", "--articles", "50"])
-    again = build_parser().parse_args(["ingest", *_forwarded(args)])
+    again = build_parser().parse_args(["ingest", *forwarded(args)])
     assert (again.sizes, again.limit, again.articles, again.queries) == ([300, 1000], 2, 50, 50)
 
 
@@ -163,17 +160,18 @@ def test_retrieval_section_tiny(tmp_path: Path, embedder) -> None:  # type: igno
 def test_stock_retriever_reads_the_collection_the_default_ingestion_built(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     from assistant.settings import Settings
     from evals.baseline import ingest_default
-    from evals.bench import SEEDS, _stock_retriever
+    from evals.bench.common import SEEDS
+    from evals.bench.versus import stock_retriever
 
     settings = Settings(data_dir=tmp_path / "d")
     _, passages = ingest_default([SEEDS], settings, embedder=embedder)
-    nodes = _stock_retriever(settings, embedder, 3).retrieve("How many jobs will the biopharma plant create?")
+    nodes = stock_retriever(settings, embedder, 3).retrieve("How many jobs will the biopharma plant create?")
     assert 0 < len(nodes) <= min(3, passages)
     assert any("180" in n.node.get_content() for n in nodes)
 
 
 def test_render_versus_shows_both_pipelines_and_the_ratios() -> None:
-    from evals.bench import render_versus
+    from evals.bench.versus import render_versus
 
     side = {"n": 23, "accuracy": 0.9, "total_p50_s": 5.0, "first_token_p50_s": 4.0}
     data = {

@@ -1,0 +1,237 @@
+"""The ingest section: the seeds, the ClapNQ corpus and a synthetic archive ingested into fresh data dirs.
+
+Each corpus is compared with the embedder alone on the same passage texts (what the pipeline adds to the
+embedding: reading, splitting, Chroma writes, the ledger, the BM25 index), then re-ingested unchanged;
+last, the embedder's batch sizes are timed on a sample of the passages.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..tables import table
+from .common import CLAPNQ, SEEDS, first_use, fresh_settings, load_embedder
+from .measure import current_rss_mb, dir_mb, header, load_average, machine, peak_rss_mb, say, timed
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+    from ingest.embedding import MiniLMEmbedding
+
+__all__ = ["ingest_section", "render_ingest"]
+
+BATCH_SIZES = (4, 8, 16, 32, 64)
+LEVER_PASSAGES = 256
+LEVER_REPEATS = 3
+TARGET_PIPELINE_OVER_RAW = 1.10
+TARGET_REINGEST_ARTICLES_S = 500.0
+
+
+def ingest_section(
+    articles: int = 2000, seed: int = 0, settings: Settings | None = None, workdir: Path | None = None
+) -> dict[str, Any]:
+    """Ingest the seeds, the ClapNQ corpus and a synthetic archive into fresh data dirs; compare with the
+    embedder alone on the same passage texts; re-ingest unchanged; time the embedder's batch sizes."""
+    from ..synth import generate_archive
+
+    started = machine()
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=workdir) as tmp_name:
+        tmp = Path(tmp_name)
+        base = fresh_settings(tmp / "unused", settings)
+        embedder, load_s = load_embedder(base)
+        first = first_use(tmp / "scratch", base)
+        say(f"ingest: generating a synthetic archive of {articles} articles")
+        archive, synth_s, _ = timed(
+            lambda: generate_archive(tmp / "synthetic" / f"synthetic-{articles}.jsonl", articles, seed)
+        )
+        corpora = [("seeds", SEEDS), ("clapnq_dev", CLAPNQ / "corpus"), (f"synthetic-{articles}", archive)]
+        rows = []
+        texts: list[str] = []
+        for name, path in corpora:
+            say(f"ingest: {name}")
+            row, texts = _ingest_one(name, path, fresh_settings(tmp / f"data-{name}", base), embedder)
+            rows.append(row)
+        say("ingest: embedder batch sizes")
+        lever = _batch_lever(embedder, texts, BATCH_SIZES)
+    return {
+        "machine": started,
+        "load_average_after": load_average(),
+        "settings": {
+            "chunk_tokens": base.chunk_tokens,
+            "chunk_overlap": base.chunk_overlap,
+            "embed_batch": base.embed_batch,
+            "embed_threads": base.embed_threads,
+        },
+        "embedder_load_s": load_s,
+        "first_use_s": first,
+        "synthetic_archive": {"articles": articles, "seed": seed, "generate_s": synth_s},
+        "corpora": rows,
+        "batch_sizes": lever,
+        "targets": {
+            "pipeline_over_raw": f"<= {TARGET_PIPELINE_OVER_RAW:.2f}",
+            "reingest_articles_per_s": f">= {TARGET_REINGEST_ARTICLES_S:.0f}",
+        },
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _ingest_one(
+    name: str, path: Path, settings: Settings, embedder: MiniLMEmbedding
+) -> tuple[dict[str, Any], list[str]]:
+    from ingest import ingest_paths
+    from ingest.lexical import rebuild_lexical_index
+    from ingest.passages import PassageSplitter
+    from ingest.readers import find_files, read_file
+    from ingest.store import PassageStore
+
+    store = PassageStore(settings)
+    report, seconds, cpu = timed(lambda: ingest_paths([path], settings, store=store, embedder=embedder))
+
+    # The same passage texts, prepared outside the pipeline (reading and splitting timed on the way).
+    def read() -> list[Any]:
+        kept, ids, hashes = [], set(), set()
+        for file, origin in find_files([path]):
+            for article in read_file(file, origin, int(settings.max_file_mb * 1024 * 1024)).articles:
+                if article.article_id not in ids and article.content_hash not in hashes:  # as the pipeline
+                    kept.append(article)
+                ids.add(article.article_id)
+                hashes.add(article.content_hash)
+        return kept
+
+    read_articles, read_s, _ = timed(read)
+    splitter = PassageSplitter(settings.chunk_tokens, settings.chunk_overlap)
+    split, split_s, _ = timed(lambda: [p for a in read_articles for p in splitter.split(a)])
+    texts = [p.embedding_text() for p in split]
+    _, raw_s, raw_cpu = timed(lambda: embedder.encode(texts))
+    _, lexical_s, _ = timed(lambda: rebuild_lexical_index(store, settings.state_dir / "bm25"))
+
+    rest_s = max(0.0, seconds - report.embed_seconds - read_s - split_s - lexical_s)
+    again, again_s, _ = timed(lambda: ingest_paths([path], settings, store=store, embedder=embedder))
+    passages = report.passages_written
+    row = {
+        "corpus": name,
+        "articles": report.new + report.changed,
+        "passages": passages,
+        "failed": len(report.failed),
+        "duplicates": len(report.duplicates),
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "passages_per_s": passages / seconds if seconds else 0.0,
+        "embed_s": report.embed_seconds,
+        "embed_share": report.embed_seconds / seconds if seconds else 0.0,
+        "raw": {
+            "passages": len(texts),
+            "same_passages": len(texts) == passages,
+            "seconds": raw_s,
+            "cpu_s": raw_cpu,
+            "passages_per_s": len(texts) / raw_s if raw_s else 0.0,
+        },
+        "pipeline_over_raw": seconds / raw_s if raw_s else 0.0,
+        "pipeline_over_raw_cpu": cpu / raw_cpu if raw_cpu else 0.0,
+        "embed_in_pipeline_over_raw": report.embed_seconds / raw_s if raw_s else 0.0,
+        # The pipeline's other steps timed apart from it; `rest` is what is left: Chroma writes, the
+        # per-article lookups and deletes, the ledger commits.
+        "outside_embedder": {
+            "read_s": read_s,
+            "split_s": split_s,
+            "bm25_rebuild_s": lexical_s,
+            "rest_s": rest_s,
+            "rest_per_article_ms": 1000 * rest_s / max(1, report.new + report.changed),
+        },
+        "meets_pipeline_target": bool(raw_s and seconds / raw_s <= TARGET_PIPELINE_OVER_RAW),
+        "reingest": {
+            "articles": again.unchanged,
+            "written": again.new + again.changed,
+            "seconds": again_s,
+            "articles_per_s": again.unchanged / again_s if again_s else 0.0,
+            "meets_target": bool(again_s and again.unchanged / again_s >= TARGET_REINGEST_ARTICLES_S),
+        },
+        "store_mb": dir_mb(settings.chroma_dir),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    return row, texts
+
+
+def _batch_lever(embedder: MiniLMEmbedding, texts: list[str], sizes: Sequence[int]) -> dict[str, Any]:
+    """The embedder alone on up to 256 passages spread over `texts`, at each batch size (best of 3)."""
+    step = max(1, len(texts) // LEVER_PASSAGES)
+    sample = texts[::step][:LEVER_PASSAGES]
+    original = embedder.embed_batch_size
+    rows = []
+    try:
+        for size in sizes:
+            embedder.embed_batch_size = size
+            runs = [timed(lambda: embedder.encode(sample))[1] for _ in range(LEVER_REPEATS)]
+            best = min(runs)
+            rows.append(
+                {
+                    "batch": size,
+                    "best_s": best,
+                    "median_s": float(np.median(runs)),
+                    "passages_per_s": len(sample) / best if best else 0.0,
+                    "rss_after_mb": current_rss_mb(),  # onnxruntime's arena keeps the largest batch's memory
+                }
+            )
+    finally:
+        embedder.embed_batch_size = original
+    return {"passages": len(sample), "repeats": LEVER_REPEATS, "runs": rows}
+
+
+def render_ingest(data: dict[str, Any]) -> str:
+    corpora = data["corpora"]
+    main_rows = [
+        [
+            c["corpus"], c["articles"], c["passages"], c["seconds"], c["passages_per_s"],
+            f"{100 * c['embed_share']:.0f}%", c["raw"]["seconds"], c["raw"]["passages_per_s"],
+            c["pipeline_over_raw"], c["pipeline_over_raw_cpu"], c["peak_rss_mb"],
+        ]
+        for c in corpora
+    ]  # fmt: skip
+    parts_rows = [
+        [
+            c["corpus"], c["embed_s"], c["outside_embedder"]["read_s"], c["outside_embedder"]["split_s"],
+            c["outside_embedder"]["bm25_rebuild_s"], c["outside_embedder"]["rest_s"],
+            c["outside_embedder"]["rest_per_article_ms"], c["raw"]["same_passages"], c["store_mb"],
+        ]
+        for c in corpora
+    ]  # fmt: skip
+    again_rows = [
+        [c["corpus"], c["reingest"]["articles"], c["reingest"]["written"], c["reingest"]["seconds"],
+         c["reingest"]["articles_per_s"], c["reingest"]["meets_target"]]
+        for c in corpora
+    ]  # fmt: skip
+    lever = data["batch_sizes"]
+    lever_rows = [
+        [r["batch"], r["best_s"], r["median_s"], r["passages_per_s"], r["rss_after_mb"]]
+        for r in lever["runs"]
+    ]
+    s = data["settings"]
+    return "\n\n".join(
+        [
+            header("ingest", data),
+            f"passages of {s['chunk_tokens']} tokens ({s['chunk_overlap']} overlap), embedder batch "
+            f"{s['embed_batch']}, {s['embed_threads']} threads; "
+            f"embedder load {data['embedder_load_s']:.2f} s; first use (not in the figures below): splitter "
+            f"{data['first_use_s']['splitter_s']:.2f} s, Chroma {data['first_use_s']['chroma_open_s']:.2f} s",
+            table(
+                "corpus|articles|passages|seconds|passages/s|embed share|raw s|raw passages/s|"
+                "pipeline/raw|(cpu)|peak MB".split("|"),
+                main_rows,
+            ),
+            f"target pipeline/raw {data['targets']['pipeline_over_raw']}",
+            table(
+                "corpus|embed s (in pipeline)|read s|split s|bm25 rebuild s|rest s|rest ms/article|"
+                "same passages|store MB".split("|"),
+                parts_rows,
+            ),
+            "re-ingest of the unchanged corpus (target articles/s "
+            f"{data['targets']['reingest_articles_per_s']}):",
+            table(["corpus", "unchanged", "written", "seconds", "articles/s", "meets target"], again_rows),
+            f"embedder alone on {lever['passages']} passages, best of {lever['repeats']}:",
+            table("batch|best s|median s|passages/s|RSS after MB".split("|"), lever_rows),
+        ]
+    )

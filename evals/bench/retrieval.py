@@ -1,0 +1,281 @@
+"""The retrieval section: synthetic archives of 1k to 100k passages, timed retrievals, BM25 load vs rebuild.
+
+The archives are written straight into the store (`build_synthetic_store`): each passage's vector is the
+mean of vectors of real sentences embedded once, so a 100k-passage archive takes minutes, not hours, and
+the queries (the questions of seeds_large and clapnq_dev, interleaved) still meet realistic vectors.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from itertools import cycle, islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from ..tables import table
+from .common import CLAPNQ, SEEDS_LARGE, fresh_settings, load_embedder
+from .measure import dir_mb, header, load_average, machine, peak_rss_mb, say, spread, timed
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+    from ingest.embedding import MiniLMEmbedding
+    from ingest.store import PassageStore
+
+__all__ = ["build_synthetic_store", "interleave", "render_retrieval", "retrieval_section"]
+
+PASSAGE_TOKENS = 150  # synthetic retrieval passages: sentences packed up to about this many tokens
+BM25_LOAD_REPEATS = 3
+
+T = TypeVar("T")
+
+
+def interleave(lists: Sequence[Sequence[T]]) -> list[T]:
+    """a1, b1, a2, b2, ... then the rest of the longer lists."""
+    out: list[T] = []
+    for i in range(max((len(x) for x in lists), default=0)):
+        out.extend(x[i] for x in lists if i < len(x))
+    return out
+
+
+def retrieval_section(
+    sizes: Sequence[int] = (1000, 10000, 100000),
+    queries: int = 50,
+    warmup: int = 5,
+    seed: int = 0,
+    settings: Settings | None = None,
+    embedder: MiniLMEmbedding | None = None,
+    pool_limit: int | None = None,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """Synthetic archives of `sizes` passages (vectors from a pool of sentence vectors, not the embedder),
+    then `queries` timed retrievals after `warmup` untimed ones, and BM25 load vs rebuild, per size."""
+    from ingest.passages import count_tokens
+
+    from ..runner import EvalSet
+    from ..synth import sentence_pool
+
+    started = machine()
+    base = settings or fresh_settings(Path("unused"))
+    load_s = 0.0
+    if embedder is None:
+        embedder, load_s = load_embedder(base)
+    pool = sentence_pool()[:pool_limit]
+    say(f"retrieval: embedding a pool of {len(pool)} sentences")
+    vectors, pool_s, _ = timed(lambda: embedder.encode(list(pool)))
+    tokens = [count_tokens(s) for s in pool]
+    sets = [EvalSet.load(path) for path in (SEEDS_LARGE, CLAPNQ)]
+    questions = interleave([[str(row["question"]) for row in s.questions] for s in sets])
+    warm, timed_questions = questions[:warmup], list(islice(cycle(questions[warmup:]), queries))
+    rows = []
+    for size in sizes:
+        say(f"retrieval: {size} passages")
+        with tempfile.TemporaryDirectory(prefix="bench-retrieval-", dir=workdir) as tmp:
+            settings_n = fresh_settings(Path(tmp) / "data", base)
+            rows.append(
+                _retrieval_one(size, settings_n, embedder, pool, vectors, tokens, warm, timed_questions, seed)
+            )
+    return {
+        "machine": started,
+        "load_average_after": load_average(),
+        "embedder_load_s": load_s,
+        "pool": {"sentences": len(pool), "embed_s": pool_s},
+        "passage_tokens": PASSAGE_TOKENS,
+        "candidates": base.candidates,
+        "queries": len(timed_questions),
+        "warmup": len(warm),
+        "sizes": rows,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _retrieval_one(
+    size: int,
+    settings: Settings,
+    embedder: MiniLMEmbedding,
+    pool: Sequence[str],
+    vectors: np.ndarray,
+    tokens: Sequence[int],
+    warm: Sequence[str],
+    questions: Sequence[str],
+    seed: int,
+) -> dict[str, Any]:
+    from assistant.retrieval import HybridRetriever
+    from ingest.lexical import LexicalIndex, rebuild_lexical_index
+    from ingest.store import PassageStore
+
+    store = PassageStore(settings)
+    build, build_s, _ = timed(lambda: build_synthetic_store(store, size, pool, vectors, tokens, seed))
+    index_dir = settings.state_dir / "bm25"
+    _, rebuild_s, _ = timed(lambda: rebuild_lexical_index(store, index_dir))
+
+    # Start-up as the query engine does it: ledger + saved index, which must load, not rebuild.
+    retriever = HybridRetriever(settings, store, embedder)
+    stamp_before = (index_dir / "stamp.json").stat().st_mtime_ns
+    _, startup_s, _ = timed(retriever.snapshot)
+    rebuilt_at_startup = (index_dir / "stamp.json").stat().st_mtime_ns != stamp_before
+    loads = [timed(lambda: LexicalIndex.load(index_dir))[1] for _ in range(BM25_LOAD_REPEATS)]
+
+    for question in warm:
+        retriever.retrieve(question)
+    parts: dict[str, list[float]] = {"total": [], "embed": [], "dense": [], "lexical": [], "fuse": []}
+    hits = []
+    for question in questions:
+        wall0 = time.perf_counter()
+        result = retriever.retrieve(question)
+        parts["total"].append(time.perf_counter() - wall0)
+        for name in ("embed", "dense", "lexical", "fuse"):
+            parts[name].append(getattr(result.timings, name))
+        hits.append(len(result.hits))
+    load_s = float(np.median(loads))
+    return {
+        "passages": build["passages"],
+        "articles": build["articles"],
+        "build_s": build_s + rebuild_s,
+        "build": {**build["seconds"], "bm25_rebuild_s": rebuild_s},
+        "startup_s": startup_s,
+        "startup_rebuilt_index": rebuilt_at_startup,
+        "bm25_load_s": load_s,
+        "bm25_load_runs_s": loads,
+        "bm25_rebuild_s": rebuild_s,
+        "rebuild_over_load": rebuild_s / load_s if load_s else 0.0,
+        "retrieve_s": {name: spread(values) for name, values in parts.items()},
+        "hits_mean": sum(hits) / len(hits) if hits else 0.0,
+        "store_mb": dir_mb(settings.chroma_dir),
+        "bm25_mb": dir_mb(index_dir),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def build_synthetic_store(
+    store: PassageStore,
+    size: int,
+    pool: Sequence[str],
+    vectors: np.ndarray,
+    tokens: Sequence[int],
+    seed: int = 0,
+    passage_tokens: int = PASSAGE_TOKENS,
+    flush_every: int = 4000,
+) -> dict[str, Any]:
+    """Write `size` passages of synthetic articles straight into `store`, as ingest would (passages, then
+    one ledger record per article), each passage's vector being the normalised mean of the vectors of its
+    sentences and its article's title sentence. No lexical index is built here."""
+    from ingest.articles import Article
+    from ingest.passages import Passage
+    from ingest.pipeline import article_record
+    from ingest.store import ArticleRecord
+
+    from ..synth import synthetic_articles
+
+    seconds = {"compose_s": 0.0, "upsert_s": 0.0, "commit_s": 0.0}
+    buffer: list[tuple[Passage, np.ndarray]] = []
+    pending: list[ArticleRecord] = []
+    written = articles = 0
+
+    def flush() -> None:
+        t0 = time.perf_counter()
+        store.upsert_passages(
+            [p.passage_id for p, _ in buffer],
+            np.stack([v for _, v in buffer]),
+            [p.text for p, _ in buffer],
+            [p.metadata() for p, _ in buffer],
+        )
+        t1 = time.perf_counter()
+        store.commit_articles(pending)
+        seconds["upsert_s"] += t1 - t0
+        seconds["commit_s"] += time.perf_counter() - t1
+        buffer.clear()
+        pending.clear()
+
+    t0 = time.perf_counter()
+    for synth in synthetic_articles(size, seed, pool):  # every article yields at least one passage
+        if written >= size:
+            break
+        text = synth.text(pool)
+        article = Article(
+            title=synth.title,
+            text=text,
+            origin=f"synthetic/archive-{seed}.jsonl#{synth.id}",
+            published=synth.published,
+            source=synth.source,
+            url=synth.url,
+        )
+        groups = _pack(synth.sentence_spans(pool), tokens, passage_tokens)[: size - written]
+        for index, group in enumerate(groups):
+            start, end = group[0][1], group[-1][2]
+            passage = Passage.of(article, index, start, end)
+            mean = vectors[[synth.title_sentence, *(i for i, _, _ in group)]].mean(axis=0)
+            buffer.append((passage, (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)))
+        pending.append(article_record(article, len(groups)))
+        written += len(groups)
+        articles += 1
+        if len(buffer) >= flush_every:
+            seconds["compose_s"] += time.perf_counter() - t0
+            flush()
+            t0 = time.perf_counter()
+    seconds["compose_s"] += time.perf_counter() - t0
+    if buffer:
+        flush()
+    return {"passages": written, "articles": articles, "seconds": seconds}
+
+
+def _pack(
+    spans: Sequence[tuple[int, int, int]], tokens: Sequence[int], budget: int
+) -> list[list[tuple[int, int, int]]]:
+    """Consecutive sentences grouped up to `budget` tokens (a longer sentence stands alone)."""
+    groups: list[list[tuple[int, int, int]]] = []
+    current: list[tuple[int, int, int]] = []
+    used = 0
+    for span in spans:
+        cost = tokens[span[0]]
+        if current and used + cost > budget:
+            groups.append(current)
+            current, used = [], 0
+        current.append(span)
+        used += cost
+    if current:
+        groups.append(current)
+    return groups
+
+
+def render_retrieval(data: dict[str, Any]) -> str:
+    sizes = data["sizes"]
+    build_rows = [
+        [
+            s["passages"], s["articles"], s["build_s"], s["build"]["compose_s"], s["build"]["upsert_s"],
+            s["build"]["commit_s"], s["bm25_rebuild_s"], s["bm25_load_s"], s["rebuild_over_load"],
+            s["startup_s"], s["startup_rebuilt_index"], s["store_mb"], s["peak_rss_mb"],
+        ]
+        for s in sizes
+    ]  # fmt: skip
+    query_rows = [
+        [s["passages"]]
+        + [
+            1000 * s["retrieve_s"][part][q]
+            for part in ("total", "embed", "dense", "lexical", "fuse")
+            for q in ("p50", "p95")
+        ]
+        for s in sizes
+    ]
+    pool = data["pool"]
+    return "\n\n".join(
+        [
+            header("retrieval", data),
+            f"pool of {pool['sentences']} sentences embedded in {pool['embed_s']:.1f} s; passages of about "
+            f"{data['passage_tokens']} tokens; {data['queries']} queries after {data['warmup']} warm-up, "
+            f"k={data['candidates']}",
+            table(
+                "passages|articles|build s|compose|upsert|ledger|bm25 rebuild s|bm25 load s|"
+                "rebuild/load|start-up s|rebuilt?|store MB|peak MB".split("|"),
+                build_rows,
+            ),
+            "retrieve, milliseconds:",
+            table(
+                "passages|total p50|p95|embed p50|p95|dense p50|p95|lexical p50|p95|fuse p50|p95".split("|"),
+                query_rows,
+            ),
+        ]
+    )
