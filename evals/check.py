@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .tables import table
+
 
 @dataclass(frozen=True)
 class CheckRow:
@@ -77,20 +79,18 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def render(name: str, table: Sequence[CheckRow]) -> str:
-    lines = [
-        f"{name}",
-        "| threshold | refuses wrong / right | precision | recall | accuracy | refusal recall "
-        "| wrong refusals |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in table:
-        lines.append(
-            f"| {row.threshold:.2f} | {row.refused_wrong} / {row.refused_right} | {_pct(row.precision)} | "
-            f"{_pct(row.recall)} | {_pct(row.accuracy)} | {_pct(row.refusal_recall)} | "
-            f"{_pct(row.wrong_refusals)} |"
+def render(name: str, rows: Sequence[CheckRow]) -> str:
+    """`name` over the Markdown table of `rows` (for the README or a pull request)."""
+    columns = "threshold|refuses wrong / right|precision|recall|accuracy|refusal recall|wrong refusals"
+    cells = [
+        (
+            f"{row.threshold:.2f}",
+            f"{row.refused_wrong} / {row.refused_right}",
+            *map(_pct, (row.precision, row.recall, row.accuracy, row.refusal_recall, row.wrong_refusals)),
         )
-    return "\n".join(lines)
+        for row in rows
+    ]
+    return f"{name}\n" + table(columns.split("|"), cells, justify=["left"] * 7, markdown=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

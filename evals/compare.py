@@ -13,6 +13,7 @@ from typing import Any
 
 from .report import direction, format_delta, format_value, metric_names
 from .runner import QuestionResult, load_results
+from .tables import table
 
 __all__ = ["compare", "find_runs"]
 
@@ -75,7 +76,7 @@ def _compare_set(name: str, path_a: Path, path_b: Path) -> list[str]:
     overall_a, overall_b = summary_a.get("overall", {}), summary_b.get("overall", {})
     title = f"== {name} =="
     lines = [title, f"A: {_describe(summary_a)}", f"B: {_describe(summary_b)}", ""]
-    rows = [("metric", "A", "B", "delta", "change")]
+    rows = []
     better = worse = 0
     for metric in metric_names(overall_a, overall_b):
         a, b = overall_a.get(metric), overall_b.get(metric)
@@ -87,12 +88,8 @@ def _compare_set(name: str, path_a: Path, path_b: Path) -> list[str]:
         rows.append(
             (metric, format_value(metric, a), format_value(metric, b), format_delta(metric, b, a), verdict)
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    for i, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [row[j].rjust(widths[j]) for j in (1, 2, 3)] + [row[4]]
-        lines.append("  ".join(cells).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    columns = ("metric", "A", "B", "delta", "change")
+    lines.append(table(columns, rows, justify=("left", "right", "right", "right", "left")))
     lines += ["", f"B is better on {better} metric(s) and worse on {worse}.", ""]
     lines += _question_changes(path_a, path_b)
     lines.append("")
