@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from assistant.generation import ChatModel, Messages, Usage
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -50,6 +52,35 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # t
     report = ingest_paths([SEEDS], Settings(data_dir=data_dir), embedder=embedder)
     assert report.ok and report.new == 10
     return data_dir
+
+
+Reply = str | Callable[[Messages], str]
+
+
+class ScriptedChat(ChatModel):
+    """The one fake chat model of the tests: replies from a queue, streamed in 7-character deltas, and
+    records every prompt. A reply may be a function of the prompt (to cite the passage the prompt
+    numbered). The queue running dry fails the test, unless `repeat=True`: then the last reply is given
+    again (for code that asks an unknown number of times)."""
+
+    name = "scripted"
+
+    def __init__(self, *replies: Reply, repeat: bool = False) -> None:
+        super().__init__()
+        self.replies: list[Reply] = list(replies)
+        self.repeat = repeat
+        self.prompts: list[Messages] = []
+
+    def stream(self, messages: Messages, *, max_tokens: int, stop: list[str] | None = None) -> Iterator[str]:
+        self.prompts.append(messages)
+        if not self.replies:
+            raise AssertionError(f"the scripted model was asked once more than scripted: {messages[-1]}")
+        reply = self.replies[0] if self.repeat and len(self.replies) == 1 else self.replies.pop(0)
+        text = reply(messages) if callable(reply) else reply
+        self.last_usage = Usage(prompt_tokens=sum(len(m["content"].split()) for m in messages))
+        for i in range(0, len(text), 7):
+            self.last_usage.completion_tokens += 1
+            yield text[i : i + 7]
 
 
 def can_mount_read_only() -> bool:

@@ -12,7 +12,9 @@ from assistant.grounding import split_verdict
 from assistant.questions import is_yes_no, named_sources
 from assistant.retrieval import HybridRetriever
 from ingest.store import PassageStore
-from tests.test_engine import ScriptedChat, make_bot, passage_numbers
+
+from .conftest import ScriptedChat
+from .test_engine import make_bot, passage_numbers
 
 # --- rules of questions -----------------------------------------------------------------------------------
 
@@ -153,17 +155,17 @@ def test_each_named_source_gets_its_own_search(sources_dir: Path, embedder) -> N
 
 
 def test_a_yes_no_answer_keeps_its_verdict_and_cites_each_source(sources_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    chat = ScriptedChat("PLACEHOLDER")
+    def cite_both_sources(messages: list[dict[str, str]]) -> str:
+        shown = passage_numbers(chat)
+        verge = next(n for n, t in shown.items() if "USB ports" in t)
+        wired = next(n for n, t in shown.items() if "10,000-mAh" in t)
+        return (
+            f"Yes. The Verge says travel adapters come with USB ports to charge multiple devices [{verge}], "
+            f"and Wired says the 10,000-mAh power bank charged an iPhone 14 Pro once [{wired}]."
+        )
+
+    chat = ScriptedChat(cite_both_sources)
     bot = make_bot(sources_dir, embedder, chat)
-    chat.replies = ["The articles do not say."]
-    bot.ask(QUESTION)
-    shown = passage_numbers(chat)
-    verge = next(n for n, t in shown.items() if "USB ports" in t)
-    wired = next(n for n, t in shown.items() if "10,000-mAh" in t)
-    chat.replies = [
-        f"Yes. The Verge says travel adapters come with USB ports to charge multiple devices [{verge}], "
-        f"and Wired says the 10,000-mAh power bank charged an iPhone 14 Pro once [{wired}]."
-    ]
     answer = bot.ask(QUESTION)
     assert not answer.refused
     assert answer.text.startswith("Yes. ")

@@ -7,13 +7,11 @@ llama-index retriever and query engine); one slow test asks the real local model
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from assistant import Settings
-from assistant.generation import ChatModel, Messages
 from evals.baseline import (
     BACKEND,
     BaselineAssistant,
@@ -23,28 +21,14 @@ from evals.baseline import (
 )
 from evals.cli import main
 
+from .conftest import ScriptedChat
+
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = "How many permanent jobs is the biopharma project expected to create?"
 
 
-class ScriptedChat(ChatModel):
-    """Replies with a fixed text, in small deltas, and keeps every prompt it was given."""
-
-    name = "scripted"
-
-    def __init__(self, reply: str) -> None:
-        super().__init__()
-        self.reply = reply
-        self.prompts: list[Messages] = []
-
-    def stream(self, messages: Messages, *, max_tokens: int, stop: list[str] | None = None) -> Iterator[str]:
-        self.prompts.append(messages)
-        for start in range(0, len(self.reply), 7):
-            yield self.reply[start : start + 7]
-
-
 def _baseline(seeded_dir: Path, embedder, reply: str) -> tuple[BaselineAssistant, ScriptedChat]:  # type: ignore[no-untyped-def]
-    chat = ScriptedChat(reply)
+    chat = ScriptedChat(reply)  # the baseline asks the model once per question
     return BaselineAssistant(Settings(data_dir=seeded_dir), chat, embedder), chat
 
 
@@ -174,11 +158,12 @@ def test_cli_both_runs_side_by_side_with_one_model(
     built: list[ScriptedChat] = []
 
     def scripted(settings: Settings, backend: str | None = None) -> ScriptedChat:
-        built.append(ScriptedChat("The project is expected to create more than 180 permanent jobs [1]."))
+        reply = "The project is expected to create more than 180 permanent jobs [1]."
+        built.append(ScriptedChat(reply, repeat=True))  # one model for every question of both pipelines
         return built[-1]
 
-    monkeypatch.setattr("assistant.engine.build_chat_model", scripted)
-    monkeypatch.setattr("evals.baseline.build_chat_model", scripted)
+    for where in ("assistant.generation", "assistant.generators", "evals.baseline"):
+        monkeypatch.setattr(f"{where}.build_chat_model", scripted)
     out = tmp_path / "run"
     code = main(
         [

@@ -14,24 +14,9 @@ from assistant.errors import EmptyArchiveError, PromptError, QuestionError
 from assistant.generation import ChatModel, Messages
 from assistant.prompts import Prompts
 
+from .conftest import ScriptedChat
+
 REFUSAL = "The articles do not say."
-
-
-class ScriptedChat(ChatModel):
-    """A fake chat model: replies from a queue (or a function of the prompt) and records every prompt."""
-
-    name = "scripted"
-
-    def __init__(self, *replies: str) -> None:
-        super().__init__()
-        self.replies = list(replies)
-        self.prompts: list[Messages] = []
-
-    def stream(self, messages: Messages, *, max_tokens: int, stop: list[str] | None = None) -> Iterator[str]:
-        self.prompts.append(messages)
-        reply = self.replies.pop(0)
-        for i in range(0, len(reply), 7):
-            yield reply[i : i + 7]
 
 
 def make_bot(seeded_dir: Path, embedder, chat: ChatModel | None, **overrides) -> Assistant:  # type: ignore[no-untyped-def]
@@ -115,27 +100,47 @@ def test_an_unsupported_sentence_is_removed(seeded_dir: Path, embedder) -> None:
 
 
 def test_a_wrong_citation_is_moved_to_the_passage_that_supports_it(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    chat = ScriptedChat("PLACEHOLDER")
-    bot = make_bot(seeded_dir, embedder, chat)
-    bot.ask("How many jobs will the biopharma plant create and how many medication items?")
-    shown = passage_numbers(chat)
-    jobs = next(n for n, text in shown.items() if "180 permanent jobs" in text)
-    wrong = next(n for n in shown if n != jobs)
-    chat.replies.append(f"The project is expected to create more than 180 permanent jobs [{wrong}].")
-    answer = bot.ask("How many jobs will the biopharma plant create and how many medication items?")
+    def cite_the_wrong_passage(messages: Messages) -> str:
+        shown = passage_numbers(chat)
+        jobs = next(n for n, text in shown.items() if "180 permanent jobs" in text)
+        wrong = next(n for n in shown if n != jobs)
+        return f"The project is expected to create more than 180 permanent jobs [{wrong}]."
+
+    chat = ScriptedChat(cite_the_wrong_passage)
+    answer = make_bot(seeded_dir, embedder, chat).ask(
+        "How many jobs will the biopharma plant create and how many medication items?"
+    )
+    assert answer.text == "The project is expected to create more than 180 permanent jobs [1]."
     [citation] = answer.citations
-    assert "180 permanent jobs" in citation.text
+    assert "180 permanent jobs" in citation.supporting_text
+    assert any("re-cited" in note for note in answer.notes)
 
 
-def test_an_answer_with_nothing_supported_falls_back_to_quoting_or_refuses(
+PARIS = "Paris is the capital of France [1]."
+JOBS = "How many jobs will the biopharma plant create?"
+
+
+def test_an_answer_with_nothing_supported_is_replaced_by_the_extractive_quote(
     seeded_dir: Path, embedder
 ) -> None:  # type: ignore[no-untyped-def]
-    chat = ScriptedChat("Paris is the capital of France [1].")
-    answer = make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
-    assert "Paris" not in answer.text
-    assert answer.refused or "180" in answer.text
-    if not answer.refused:
-        assert all(c.text for c in answer.citations)
+    """The default chain (model, then the extractive fallback): when nothing the model said survives the
+    guards, the passages are quoted instead, and the notes say so."""
+    chat = ScriptedChat(PARIS)
+    answer = make_bot(seeded_dir, embedder, chat).ask(JOBS)
+    assert not answer.refused
+    assert "Paris" not in answer.text and "180 permanent jobs [1]" in answer.text
+    [citation] = answer.citations
+    assert "180 permanent jobs" in citation.supporting_text
+    assert citation.supporting_text in answer.text.replace(" [1]", "")  # the cited sentence, verbatim
+    assert any("removed an unsupported sentence" in note for note in answer.notes)
+    assert any("the extractive generator answered instead" in note for note in answer.notes)
+
+
+def test_an_answer_with_nothing_supported_is_refused_without_a_fallback(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat(PARIS)
+    answer = make_bot(seeded_dir, embedder, chat, llm_fallback=None).ask(JOBS)
+    assert answer.refused and answer.text == REFUSAL and answer.citations == ()
+    assert any("removed an unsupported sentence" in note for note in answer.notes)
 
 
 def test_model_refusal_gives_a_refused_answer_without_citations(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -18,8 +18,8 @@ from assistant.errors import ArchiveUnavailableError, GeneratorError, QuestionEr
 from ingest import ingest_paths
 from ingest.store import PassageStore
 
-from .conftest import ROOT, SEEDS, free_port, wait_for_port
-from .test_engine import ScriptedChat, make_bot
+from .conftest import ROOT, SEEDS, ScriptedChat, free_port, wait_for_port
+from .test_engine import make_bot
 
 HOSTILE_QUESTIONS = [
     "Қазақстанда қанша жұмыс орны ашылады?",  # Kazakh
