@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import socket
 import threading
 import time
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .bench.measure import current_rss_mb, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "evals" / "sets" / "smoke" / "questions.jsonl"
@@ -44,14 +44,6 @@ class LoadReport:
     peak_rss_mb: float = 0.0
 
 
-def _rss_mb() -> float:
-    with open(f"/proc/{os.getpid()}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -71,7 +63,7 @@ def run_load(
 
     from assistant.ui import escape
 
-    report = LoadReport(users=users, seconds=seconds, backend=backend, rss_start_mb=_rss_mb())
+    report = LoadReport(users=users, seconds=seconds, backend=backend, rss_start_mb=current_rss_mb())
     latencies: list[float] = []
     lock = threading.Lock()
     reference_client = Client(url, verbose=False, httpx_kwargs={"timeout": 600})
@@ -115,8 +107,8 @@ def run_load(
     if latencies:
         report.latency_p50_s = float(np.percentile(latencies, 50))
         report.latency_p95_s = float(np.percentile(latencies, 95))
-    report.rss_end_mb = _rss_mb()
-    report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report.rss_end_mb = current_rss_mb()
+    report.peak_rss_mb = peak_rss_mb()
     return report
 
 
@@ -126,13 +118,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--backend", choices=["local", "openai", "extractive"], default="extractive")
     parser.add_argument("--data-dir", type=Path, default=Path("data/load-test"))
-    parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    parser.add_argument(
+        "--questions", type=Path, default=QUESTIONS, help="an eval set (folder or questions.jsonl)"
+    )
     args = parser.parse_args(argv)
 
     from assistant.settings import Settings
     from assistant.ui import ChatBackend, build_app
     from ingest import ingest_paths
 
+    from .runner import EvalSet
+
+    questions = EvalSet.load(args.questions).questions
     port = _free_port()
     settings = Settings(data_dir=args.data_dir, llm_backend=args.backend, ui_port=port)
     ingest_paths([ROOT / "seeds"], settings)
@@ -142,7 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = build_app(settings, backend)
     demo.queue(default_concurrency_limit=1, max_size=256)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
     try:
         report = run_load(f"http://127.0.0.1:{port}/", args.users, args.seconds, questions, args.backend)
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,9 @@ SEEDS = ROOT / "seeds"
 
 @dataclass(frozen=True)
 class EvalSet:
+    """An eval set as read from its folder: `EvalSet.load` is the one reader of `questions.jsonl` (the run,
+    the benchmarks and the load test all take their questions from it)."""
+
     name: str
     path: Path
     questions: list[dict[str, Any]]
@@ -35,6 +38,8 @@ class EvalSet:
 
     @classmethod
     def load(cls, path: Path) -> EvalSet:
+        """The set in folder `path` (or the `questions.jsonl` file itself): every row checked for
+        `question` and `answerable`, given an `id` (q<line>) and a `kind` when it has none."""
         path = Path(path)
         file = path / "questions.jsonl" if path.is_dir() else path
         if not file.is_file():
@@ -98,7 +103,6 @@ def run_set(
     bot: Assistant,
     judge: Judge | None = None,
     limit: int | None = None,
-    on_result: Callable[[QuestionResult], None] | None = None,
 ) -> Iterator[QuestionResult]:
     """Ask and score every question of the set (the first `limit`), yielding results as they come."""
     judge = judge or HeuristicJudge()
@@ -143,8 +147,6 @@ def run_set(
             completion_tokens=answer.timings.completion_tokens,
             error=error,
         )
-        if on_result:
-            on_result(result)
         yield result
 
 

@@ -12,7 +12,7 @@ import pytest
 from evals.cli import main
 from evals.compare import compare
 from evals.report import format_delta, format_value, is_failure, write_report
-from evals.runner import QuestionResult, summarise_results, write_results
+from evals.runner import EvalSet, QuestionResult, summarise_results, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = "<script>alert(1)</script>"
@@ -282,7 +282,7 @@ def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 def test_smoke_set_evidence_is_verbatim() -> None:
     seeds = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
-    rows = [json.loads(line) for line in (ROOT / "evals/sets/smoke/questions.jsonl").read_text().splitlines()]
+    rows = EvalSet.load(ROOT / "evals/sets/smoke").questions
     assert len(rows) == 12 and sum(r["answerable"] for r in rows) == 8
     for row in rows:
         for evidence in row.get("evidence", []):
