@@ -17,6 +17,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 from llama_index.core.tools import QueryEngineTool
 
 from assistant import Assistant, Settings
+from ingest.embedding import Embedder
 
 JOBS = "How many jobs will the biopharma plant create?"
 OFF_TOPIC = "What is the boiling point of liquid nitrogen in kelvin?"
@@ -24,7 +25,7 @@ META = {"title", "published", "source", "url", "article_id"}
 
 
 @pytest.fixture(scope="module")
-def bot(seeded_dir: Path, embedder) -> Assistant:  # type: ignore[no-untyped-def]
+def bot(seeded_dir: Path, embedder: Embedder) -> Assistant:
     return Assistant.from_settings(Settings(data_dir=seeded_dir, llm_backend="extractive"), embedder=embedder)
 
 
@@ -63,7 +64,7 @@ def test_query_engine_answers_with_the_cited_passages(bot: Assistant) -> None:
 
 def test_query_engine_refusal_has_no_sources(bot: Assistant) -> None:
     response = bot.as_query_engine().query(OFF_TOPIC)
-    assert response.response == bot.prompts.refusal
+    assert isinstance(response, Response) and response.response == bot.prompts.refusal
     assert response.source_nodes == []
     assert response.metadata is not None and response.metadata["refused"] is True
     assert response.metadata["citations"] == []
@@ -99,7 +100,7 @@ def test_retriever_composes_with_llama_index(bot: Assistant) -> None:
     response = engine.query(JOBS)
     kept = [n.node.node_id for n in nodes if n.score is not None and cutoff is not None and n.score >= cutoff]
     assert [n.node.node_id for n in response.source_nodes] == kept and len(kept) >= 3
-    assert response.response
+    assert isinstance(response, Response) and response.response
 
 
 def test_query_engine_composes_as_a_tool(bot: Assistant) -> None:
