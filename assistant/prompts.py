@@ -8,11 +8,9 @@ real questions, so the model sees the exact format it must follow.
 
 from __future__ import annotations
 
-import importlib
 import importlib.resources
 import json
 import string
-import sys
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -24,14 +22,6 @@ PACKAGE = "prompts"
 
 def default_dir() -> Traversable:
     """The templates shipped with the code: the `prompts` package's files, wherever it is installed."""
-    if PACKAGE not in sys.modules:
-        # the package is only a folder of data: importing it must not leave a __pycache__ among the templates
-        writes_bytecode = sys.dont_write_bytecode
-        sys.dont_write_bytecode = True
-        try:
-            importlib.import_module(PACKAGE)
-        finally:
-            sys.dont_write_bytecode = writes_bytecode
     return importlib.resources.files(PACKAGE)
 
 

@@ -221,7 +221,8 @@ def test_empty_archive_says_to_ingest(tmp_path: Path, embedder) -> None:  # type
 def test_prompts_are_validated(tmp_path: Path) -> None:
     src = Path(__file__).resolve().parent.parent / "prompts"
     for f in src.iterdir():
-        (tmp_path / f.name).write_text(f.read_text())
+        if f.suffix in (".txt", ".json"):  # the templates, not the package's __init__ or __pycache__
+            (tmp_path / f.name).write_text(f.read_text())
     Prompts.load(tmp_path)
     (tmp_path / "question.txt").write_text("Passages: {passages}\nQuestion:")
     with pytest.raises(PromptError, match=r"\{question\}"):
