@@ -5,30 +5,42 @@ the support judge's calibration as the error bar of the judge-based metrics, an 
 baseline" table, a plot of accuracy and refusal recall by kind, a latency histogram, and every failed
 question with its answer, the scorer's reasons and the cited passages (supporting text highlighted).
 
-What is deliberately not here: scoring or aggregating (`metrics`), running anything (`runner`). The HTML
-is self-contained (inline CSS, plots inlined as base64, no script, no external URL), and every piece of
-text that came from a question, an answer or an article is escaped.
+`report_data` gathers all of it, formatted, into one `ReportData`; the Jinja templates
+`templates/report.md.j2` and `templates/report.html.j2` lay that out, so both reports always show the
+same figures. The HTML is self-contained (inline CSS, plots inlined as base64, no script, no external
+URL) and autoescaped; in the Markdown, text that came from a question, an answer or an article is HTML
+escaped too, so a renderer shows it as text.
+
+What is deliberately not here: scoring or aggregating (`metrics`), running anything (`runner`).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import jinja2
 
 from .metrics import METRICS, MetricSpec, metric_spec
 from .runner import QuestionResult
 
 __all__ = [
     "SUPPORT_METRICS",
+    "ReportData",
     "direction",
     "format_delta",
     "format_value",
     "is_failure",
     "metric_names",
+    "render_html",
+    "render_markdown",
+    "report_data",
     "write_report",
 ]
 
@@ -46,6 +58,7 @@ _HEADLINE = (
     "total_p50_s",
 )
 _SHORT = 220
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -113,20 +126,6 @@ def metric_names(*overalls: dict[str, Any]) -> list[str]:
     return [k for k in known if k in present] + [k for k in present if k not in known]
 
 
-def _md(text: Any) -> str:
-    """Text for a Markdown table cell: escaped HTML, escaped pipes, one line."""
-    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
-
-
-def _md_text(text: str) -> str:
-    """Free text in Markdown: HTML escaped so a renderer shows it as text."""
-    return html.escape(text, quote=False)
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text))
-
-
 def _shorten(text: str, limit: int = _SHORT) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
@@ -187,25 +186,17 @@ def _expected(result: QuestionResult, gold: dict[str, Any] | None) -> list[tuple
     return lines or [("expected", "an answer")]
 
 
-def _highlight(text: str, support: str) -> str:
-    """The passage escaped, with the supporting text (if found in it) wrapped in <mark>."""
+def _split_support(text: str, support: str) -> tuple[str, str, str]:
+    """(before, supporting text, after) of a passage; ("text", "", "") when the support is not found in it
+    (compared as written, then ignoring case)."""
     support = (support or "").strip()
     start = text.find(support) if support else -1
     if start < 0 and support:
         start = text.lower().find(support.lower())
     if start < 0:
-        return _e(text)
+        return text, "", ""
     end = start + len(support)
-    return f"{_e(text[:start])}<mark>{_e(text[start:end])}</mark>{_e(text[end:])}"
-
-
-def _md_highlight(text: str, support: str) -> str:
-    support = (support or "").strip()
-    start = text.find(support) if support else -1
-    if start < 0:
-        return _md_text(text)
-    end = start + len(support)
-    return f"{_md_text(text[:start])}**{_md_text(text[start:end])}**{_md_text(text[end:])}"
+    return text[:start], text[start:end], text[end:]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -329,6 +320,270 @@ def _one_in(accuracy: Any) -> str:
     return f"{1 / (1 - accuracy):.0f}"
 
 
+# ---------------------------------------------------------------------------------------------------------
+# What both reports show: one data structure, rendered by templates/report.md.j2 and report.html.j2
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str
+    value: str  # formatted, with the counts behind a rate and the judge's error bar where they apply
+    description: str
+    support: bool  # rests on the support judge, whose calibration is given
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    n: str
+    accuracy: str
+    balanced_accuracy: str
+    auc: str
+    threshold: str
+
+
+@dataclass(frozen=True)
+class CitedPassage:
+    n: str
+    title: str
+    published: str
+    before: str  # the passage is before + support + after; support is "" when it was not found
+    support: str
+    after: str
+
+
+@dataclass(frozen=True)
+class FailedQuestion:
+    id: str
+    kind: str
+    labels: tuple[str, ...]
+    history: tuple[tuple[str, str], ...]  # (role, content)
+    question: str
+    rewritten: str  # the standalone question when it differs from the question, else ""
+    expected: tuple[tuple[str, str], ...]  # (label, text)
+    answer: str
+    refused: bool
+    error: str
+    notes: tuple[str, ...]
+    reasons: tuple[str, ...]
+    citations: tuple[CitedPassage, ...]
+
+
+@dataclass(frozen=True)
+class QuestionLine:
+    id: str
+    kind: str
+    failed: bool
+    status: str
+    question: str  # shortened
+    total_s: str
+
+
+@dataclass(frozen=True)
+class Plot:
+    file: str
+    alt: str
+    png_base64: str
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything report.md and report.html show, as text: the templates only lay it out and escape it."""
+
+    title: str
+    date: str
+    settings: str
+    questions: int
+    headline: str
+    overall: tuple[MetricRow, ...]
+    calibration_text: str
+    calibration: CalibrationRow | None
+    baseline_label: str | None  # None: no baseline to compare with
+    baseline_rows: tuple[tuple[str, str, str, str, str], ...]  # metric, ours, baseline, difference, change
+    kind_columns: tuple[str, ...]
+    kind_rows: tuple[tuple[str, tuple[str, ...]], ...]  # metric, its value per column
+    plots: tuple[Plot, ...]
+    failures: tuple[FailedQuestion, ...]
+    all_questions: tuple[QuestionLine, ...]
+
+
+_PLOTS = (("score_by_kind", "accuracy and refusals by kind"), ("latency", "latency"))
+
+
+def report_data(
+    summary: dict[str, Any],
+    results: Sequence[QuestionResult],
+    calibration: dict[str, Any] | None,
+    baseline: dict[str, Any] | None,
+    gold: dict[str, dict[str, Any]],
+    plots: dict[str, Path],
+) -> ReportData:
+    """The report of a run (see `write_report` for the arguments; `gold` maps question ids to set rows)."""
+    overall: dict[str, Any] = summary.get("overall", {})
+    by_kind: dict[str, dict[str, Any]] = summary.get("by_kind", {})
+    counts = _counts(results)
+    failures = [r for r in results if is_failure(r)]
+
+    def value(name: str, raw: Any) -> str:
+        text = format_value(name, raw)
+        if name in counts and raw is not None:
+            hits, of = counts[name]
+            text += f" ({hits}/{of})"
+        if name in SUPPORT_METRICS and raw is not None and calibration:
+            text += f" {_error_bar(calibration)}"
+        return text
+
+    parts = [
+        f"{k.replace('_', ' ').replace(' p50 s', ' (median)')} {value(k, overall.get(k))}"
+        for k in _HEADLINE
+        if overall.get(k) is not None
+    ]
+    n = len(results) or overall.get("n", 0)
+    groups = [overall, *by_kind.values()]
+    settings = summary.get("settings") or {}
+    return ReportData(
+        title=f"Eval report: {summary.get('set', 'run')} ({summary.get('backend', '?')})",
+        date=str(summary.get("date") or time.strftime("%Y-%m-%d %H:%M")),
+        settings=", ".join(f"{k}={v}" for k, v in settings.items()) or "–",
+        questions=len(results),
+        headline=f"{len(failures)} of {n} questions failed. " + "; ".join(parts) + ".",
+        overall=tuple(
+            MetricRow(
+                name,
+                value(name, overall.get(name)),
+                spec.description if (spec := _spec(name)) else "",
+                name in SUPPORT_METRICS and bool(calibration),
+            )
+            for name in metric_names(overall)
+        ),
+        calibration_text=_calibration_text(calibration),
+        calibration=CalibrationRow(
+            n=str(calibration.get("n")),
+            accuracy=format_value("a", calibration.get("accuracy")),
+            balanced_accuracy=format_value("a", calibration.get("balanced_accuracy")),
+            auc=f"{calibration.get('auc', 0):.3f}",
+            threshold=str(calibration.get("threshold")),
+        )
+        if calibration
+        else None,
+        baseline_label=_baseline_label(baseline) if baseline is not None else None,
+        baseline_rows=_baseline_rows(overall, baseline.get("overall", {})) if baseline is not None else (),
+        kind_columns=("overall", *by_kind),
+        kind_rows=tuple(
+            (name, tuple(format_value(name, g.get(name)) for g in groups))
+            for name in metric_names(*groups)
+            if any(g.get(name) is not None for g in groups)
+        ),
+        plots=tuple(
+            Plot(plots[name].name, alt, base64.b64encode(plots[name].read_bytes()).decode("ascii"))
+            for name, alt in _PLOTS
+        ),
+        failures=tuple(_failed_question(r, gold.get(r.id)) for r in failures),
+        all_questions=tuple(
+            QuestionLine(
+                id=r.id,
+                kind=r.kind,
+                failed=is_failure(r),
+                status="✗ " + ", ".join(_failure_labels(r)) if is_failure(r) else "✓",
+                question=_shorten(r.question, 120),
+                total_s=f"{r.total_s:.2f}",
+            )
+            for r in results
+        ),
+    )
+
+
+def _baseline_label(baseline: dict[str, Any]) -> str:
+    parts = [str(baseline.get(k)) for k in ("set", "backend", "date") if baseline.get(k)]
+    return ", ".join(parts) or "baseline"
+
+
+def _baseline_rows(
+    ours: dict[str, Any], theirs: dict[str, Any]
+) -> tuple[tuple[str, str, str, str, str], ...]:
+    rows = []
+    for name in metric_names(ours, theirs):
+        a, b = ours.get(name), theirs.get(name)
+        if a is None and b is None:
+            continue
+        rows.append(
+            (
+                name,
+                format_value(name, a),
+                format_value(name, b),
+                format_delta(name, a, b),
+                direction(name, a, b),
+            )
+        )
+    return tuple(rows)
+
+
+def _failed_question(r: QuestionResult, gold: dict[str, Any] | None) -> FailedQuestion:
+    citations = []
+    for c in r.citations:
+        before, support, after = _split_support(str(c.get("text", "")), str(c.get("supporting_text", "")))
+        published = c.get("published")
+        citations.append(
+            CitedPassage(
+                str(c.get("n")), str(c.get("title", "")), str(published or ""), before, support, after
+            )
+        )
+    return FailedQuestion(
+        id=r.id,
+        kind=r.kind,
+        labels=tuple(_failure_labels(r)),
+        history=tuple((str(t.get("role", "?")), str(t.get("content", ""))) for t in r.history),
+        question=r.question,
+        rewritten=r.standalone_question if r.standalone_question != r.question else "",
+        expected=tuple(_expected(r, gold)),
+        answer=r.answer,
+        refused=r.refused,
+        error=r.error or "",
+        notes=tuple(r.notes),
+        reasons=tuple(r.score.get("reasons") or ()),
+        citations=tuple(citations),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _md_cell(text: Any) -> str:
+    """Text for a Markdown table cell: escaped HTML, escaped pipes, one line."""
+    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+
+
+def _md_text(text: Any) -> str:
+    """Free text in Markdown: HTML escaped so a renderer shows it as text."""
+    return html.escape(str(text), quote=False)
+
+
+def _blockquote(text: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(md_cell=_md_cell, md_text=_md_text, blockquote=_blockquote)
+    return env
+
+
+def render_markdown(data: ReportData) -> str:
+    return _templates().get_template("report.md.j2").render(report=data).rstrip() + "\n"
+
+
+def render_html(data: ReportData) -> str:
+    return _templates().get_template("report.html.j2").render(report=data).rstrip() + "\n"
+
+
 def write_report(
     out: Path,
     summary: dict[str, Any],
@@ -347,352 +602,6 @@ def write_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     gold = {str(q.get("id")): q for q in questions or []}
-    plots = _plot(out, summary, results)
-    failures = [r for r in results if is_failure(r)]
-    report = _Report(summary, results, calibration, baseline, gold, failures)
-    (out / "report.md").write_text(report.markdown(plots), encoding="utf-8")
-    (out / "report.html").write_text(report.html(plots), encoding="utf-8")
-
-
-class _Report:
-    def __init__(
-        self,
-        summary: dict[str, Any],
-        results: Sequence[QuestionResult],
-        calibration: dict[str, Any] | None,
-        baseline: dict[str, Any] | None,
-        gold: dict[str, dict[str, Any]],
-        failures: Sequence[QuestionResult],
-    ) -> None:
-        self.summary = summary
-        self.overall: dict[str, Any] = summary.get("overall", {})
-        self.by_kind: dict[str, dict[str, Any]] = summary.get("by_kind", {})
-        self.results = results
-        self.calibration = calibration
-        self.baseline = baseline
-        self.gold = gold
-        self.failures = failures
-        self.counts = _counts(results)
-        self.title = f"Eval report: {summary.get('set', 'run')} ({summary.get('backend', '?')})"
-        self.date = str(summary.get("date") or time.strftime("%Y-%m-%d %H:%M"))
-        settings = summary.get("settings") or {}
-        self.settings = ", ".join(f"{k}={v}" for k, v in settings.items()) or "–"
-
-    # -- shared pieces ------------------------------------------------------------------------------------
-
-    def value(self, name: str, value: Any) -> str:
-        text = format_value(name, value)
-        if name in self.counts and value is not None:
-            hits, of = self.counts[name]
-            text += f" ({hits}/{of})"
-        if name in SUPPORT_METRICS and value is not None and self.calibration:
-            text += f" {_error_bar(self.calibration)}"
-        return text
-
-    def headline(self) -> str:
-        parts = [
-            f"{k.replace('_', ' ').replace(' p50 s', ' (median)')} {self.value(k, self.overall.get(k))}"
-            for k in _HEADLINE
-            if self.overall.get(k) is not None
-        ]
-        n = len(self.results) or self.overall.get("n", 0)
-        return f"{len(self.failures)} of {n} questions failed. " + "; ".join(parts) + "."
-
-    def kind_columns(self) -> list[str]:
-        return ["overall", *self.by_kind]
-
-    def kind_rows(self) -> list[str]:
-        groups = [self.overall, *self.by_kind.values()]
-        return [k for k in metric_names(*groups) if any(g.get(k) is not None for g in groups)]
-
-    def baseline_rows(self) -> list[tuple[str, str, str, str, str]]:
-        assert self.baseline is not None
-        theirs = self.baseline.get("overall", {})
-        rows = []
-        for name in metric_names(self.overall, theirs):
-            a, b = self.overall.get(name), theirs.get(name)
-            if a is None and b is None:
-                continue
-            rows.append(
-                (
-                    name,
-                    format_value(name, a),
-                    format_value(name, b),
-                    format_delta(name, a, b),
-                    direction(name, a, b),
-                )
-            )
-        return rows
-
-    def baseline_label(self) -> str:
-        assert self.baseline is not None
-        parts = [str(self.baseline.get(k)) for k in ("set", "backend", "date") if self.baseline.get(k)]
-        return ", ".join(parts) or "baseline"
-
-    # -- Markdown -----------------------------------------------------------------------------------------
-
-    def markdown(self, plots: dict[str, Path]) -> str:
-        lines = [
-            f"# {_md_text(self.title)}",
-            "",
-            f"- date: {_md_text(self.date)}",
-            f"- settings: {_md_text(self.settings)}",
-            f"- questions: {len(self.results)}",
-            "",
-            f"**{_md_text(self.headline())}**",
-            "",
-            "## Overall",
-            "",
-            "| metric | value | what it measures |",
-            "|---|---:|---|",
-        ]
-        for name in metric_names(self.overall):
-            spec = _spec(name)
-            lines.append(
-                f"| {_md(name)} | {_md(self.value(name, self.overall.get(name)))} | "
-                f"{_md(spec.description if spec else '')} |"
-            )
-        lines += ["", "## Judge calibration", "", _md_text(_calibration_text(self.calibration)), ""]
-        if self.calibration:
-            lines += [
-                "| n | accuracy | balanced accuracy | AUC | threshold |",
-                "|---:|---:|---:|---:|---:|",
-                f"| {self.calibration.get('n')} | {format_value('a', self.calibration.get('accuracy'))} | "
-                f"{format_value('a', self.calibration.get('balanced_accuracy'))} | "
-                f"{self.calibration.get('auc', 0):.3f} | {self.calibration.get('threshold')} |",
-                "",
-            ]
-        if self.baseline is not None:
-            lines += [
-                f"## Ours vs baseline ({_md_text(self.baseline_label())})",
-                "",
-                "| metric | ours | baseline | difference | change |",
-                "|---|---:|---:|---:|---|",
-            ]
-            lines += [f"| {' | '.join(_md(c) for c in row)} |" for row in self.baseline_rows()]
-            lines.append("")
-        columns = self.kind_columns()
-        lines += [
-            "## By kind",
-            "",
-            "| metric | " + " | ".join(_md(c) for c in columns) + " |",
-            "|---|" + "---:|" * len(columns),
-        ]
-        groups = [self.overall, *self.by_kind.values()]
-        for name in self.kind_rows():
-            cells = [format_value(name, g.get(name)) for g in groups]
-            lines.append(f"| {_md(name)} | " + " | ".join(_md(c) for c in cells) + " |")
-        lines += [
-            "",
-            "## Plots",
-            "",
-            f"![accuracy and refusals by kind]({plots['score_by_kind'].name})",
-            "",
-            f"![latency]({plots['latency'].name})",
-            "",
-            f"## Failed questions ({len(self.failures)})",
-            "",
-        ]
-        if not self.failures:
-            lines += ["None.", ""]
-        for r in self.failures:
-            lines += self._md_failure(r)
-        return "\n".join(lines).rstrip() + "\n"
-
-    def _md_failure(self, r: QuestionResult) -> list[str]:
-        lines = [
-            f"### {_md_text(r.id)} [{_md_text(r.kind)}]: {_md_text(', '.join(_failure_labels(r)))}",
-            "",
-        ]
-        for turn in r.history:
-            lines.append(f"- *{_md_text(turn.get('role', '?'))}:* {_md_text(turn.get('content', ''))}")
-        lines.append(f"- **question:** {_md_text(r.question)}")
-        if r.standalone_question and r.standalone_question != r.question:
-            lines.append(f"- *rewritten as:* {_md_text(r.standalone_question)}")
-        for label, text in _expected(r, self.gold.get(r.id)):
-            lines.append(f"- *{label}:* {_md_text(text)}")
-        lines.append(f"- **answer{' (refused)' if r.refused else ''}:** {_md_text(r.answer) or '(empty)'}")
-        if r.error:
-            lines.append(f"- **error:** {_md_text(r.error)}")
-        for note in r.notes:
-            lines.append(f"- *note:* {_md_text(note)}")
-        lines += ["", "Reasons:", ""]
-        lines += [f"- {_md_text(reason)}" for reason in r.score.get("reasons") or ["(none given)"]]
-        lines.append("")
-        for c in r.citations:
-            title = f"[{c.get('n')}] {c.get('title', '')}"
-            if c.get("published"):
-                title += f" ({c['published']})"
-            lines += [f"> **{_md_text(title)}**", ">"]
-            body = _md_highlight(str(c.get("text", "")), str(c.get("supporting_text", "")))
-            lines += [f"> {line}" if line else ">" for line in body.splitlines()]
-            lines.append("")
-        return lines
-
-    # -- HTML ---------------------------------------------------------------------------------------------
-
-    def html(self, plots: dict[str, Path]) -> str:
-        parts = [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{_e(self.title)}</title>",
-            f"<style>{_CSS}</style></head><body>",
-            f"<h1>{_e(self.title)}</h1>",
-            f'<p class="meta">{_e(self.date)} · {_e(self.settings)} · {len(self.results)} questions</p>',
-            f'<p class="headline {"bad" if self.failures else "good"}">{_e(self.headline())}</p>',
-            "<h2>Overall</h2>",
-            '<table><thead><tr><th>metric</th><th class="num">value</th><th>what it measures</th></tr>'
-            "</thead><tbody>",
-        ]
-        for name in metric_names(self.overall):
-            spec = _spec(name)
-            css = ' class="support"' if name in SUPPORT_METRICS and self.calibration else ""
-            parts.append(
-                f"<tr{css}><td><code>{_e(name)}</code></td>"
-                f'<td class="num">{_e(self.value(name, self.overall.get(name)))}</td>'
-                f"<td>{_e(spec.description if spec else '')}</td></tr>"
-            )
-        parts += ["</tbody></table>", "<h2>Judge calibration</h2>"]
-        parts.append(f"<p>{_e(_calibration_text(self.calibration))}</p>")
-        if self.calibration:
-            c = self.calibration
-            parts.append(
-                '<table><thead><tr><th class="num">n</th><th class="num">accuracy</th>'
-                '<th class="num">balanced accuracy</th><th class="num">AUC</th>'
-                '<th class="num">threshold</th></tr></thead><tbody><tr>'
-                f'<td class="num">{_e(c.get("n"))}</td>'
-                f'<td class="num">{_e(format_value("a", c.get("accuracy")))}</td>'
-                f'<td class="num">{_e(format_value("a", c.get("balanced_accuracy")))}</td>'
-                f'<td class="num">{c.get("auc", 0):.3f}</td>'
-                f'<td class="num">{_e(c.get("threshold"))}</td></tr></tbody></table>'
-            )
-        if self.baseline is not None:
-            parts += [
-                f"<h2>Ours vs baseline <small>({_e(self.baseline_label())})</small></h2>",
-                '<table><thead><tr><th>metric</th><th class="num">ours</th><th class="num">baseline</th>'
-                '<th class="num">difference</th><th>change</th></tr></thead><tbody>',
-            ]
-            for name, ours, theirs, delta, verdict in self.baseline_rows():
-                parts.append(
-                    f"<tr><td><code>{_e(name)}</code></td><td class='num'>{_e(ours)}</td>"
-                    f"<td class='num'>{_e(theirs)}</td><td class='num'>{_e(delta)}</td>"
-                    f"<td class='{_e(verdict)}'>{_e(verdict)}</td></tr>"
-                )
-            parts.append("</tbody></table>")
-        columns = self.kind_columns()
-        groups = [self.overall, *self.by_kind.values()]
-        parts += [
-            "<h2>By kind</h2>",
-            "<table><thead><tr><th>metric</th>"
-            + "".join(f'<th class="num">{_e(c)}</th>' for c in columns)
-            + "</tr></thead><tbody>",
-        ]
-        for name in self.kind_rows():
-            parts.append(
-                f"<tr><td><code>{_e(name)}</code></td>"
-                + "".join(f'<td class="num">{_e(format_value(name, g.get(name)))}</td>' for g in groups)
-                + "</tr>"
-            )
-        parts += ["</tbody></table>", '<h2>Plots</h2><div class="plots">']
-        for name, alt in (("score_by_kind", "accuracy and refusals by kind"), ("latency", "latency")):
-            data = base64.b64encode(plots[name].read_bytes()).decode("ascii")
-            parts.append(f'<img alt="{alt}" src="data:image/png;base64,{data}">')
-        parts.append("</div>")
-        parts.append(f'<section id="failures"><h2>Failed questions ({len(self.failures)})</h2>')
-        if not self.failures:
-            parts.append("<p>None.</p>")
-        for r in self.failures:
-            parts.append(self._html_failure(r))
-        parts.append("</section>")
-        parts.append(self._html_all_questions())
-        parts.append("</body></html>")
-        return "\n".join(parts) + "\n"
-
-    def _html_failure(self, r: QuestionResult) -> str:
-        labels = "".join(f'<span class="tag">{_e(label)}</span>' for label in _failure_labels(r))
-        head = f'<h3 id="q-{_e(r.id)}">{_e(r.id)} <small>[{_e(r.kind)}]</small> {labels}</h3>'
-        ask = ["<dl>"]
-        for turn in r.history:
-            role, content = _e(turn.get("role", "?")), _e(turn.get("content", ""))
-            ask.append(f"<dt>{role}</dt><dd class='history'>{content}</dd>")
-        ask.append(f"<dt>question</dt><dd><strong>{_e(r.question)}</strong></dd>")
-        if r.standalone_question and r.standalone_question != r.question:
-            ask.append(f"<dt>rewritten as</dt><dd>{_e(r.standalone_question)}</dd>")
-        for label, text in _expected(r, self.gold.get(r.id)):
-            ask.append(f"<dt>{_e(label)}</dt><dd>{_e(text)}</dd>")
-        ask.append("</dl>")
-        left = [
-            f"<h4>Answer{' (refused)' if r.refused else ''}</h4>",
-            f'<div class="answer">{_e(r.answer) or "<em>(empty)</em>"}</div>',
-        ]
-        if r.error:
-            left.append(f'<p class="error">{_e(r.error)}</p>')
-        left += [f'<p class="note">note: {_e(note)}</p>' for note in r.notes]
-        left.append("<h4>Why it failed</h4><ul class='reasons'>")
-        left += [f"<li>{_e(reason)}</li>" for reason in r.score.get("reasons") or ["(no reason given)"]]
-        left.append("</ul>")
-        right = [f"<h4>Cited passages ({len(r.citations)})</h4>"]
-        if not r.citations:
-            right.append("<p><em>No citations.</em></p>")
-        for c in r.citations:
-            published = f" <small>{_e(c.get('published'))}</small>" if c.get("published") else ""
-            right.append(
-                f'<div class="passage"><div class="ptitle">[{_e(c.get("n"))}] {_e(c.get("title", ""))}'
-                f"{published}</div>"
-                f"<div>{_highlight(str(c.get('text', '')), str(c.get('supporting_text', '')))}</div></div>"
-            )
-        return (
-            f'<article class="failure">{head}{"".join(ask)}<div class="pair">'
-            f"<div>{''.join(left)}</div><div>{''.join(right)}</div></div></article>"
-        )
-
-    def _html_all_questions(self) -> str:
-        rows = []
-        for r in self.results:
-            failed = is_failure(r)
-            status = "✗ " + ", ".join(_failure_labels(r)) if failed else "✓"
-            qid = f'<a href="#q-{_e(r.id)}">{_e(r.id)}</a>' if failed else _e(r.id)
-            rows.append(
-                f"<tr class='{'bad' if failed else 'good'}'><td>{qid}</td><td>{_e(r.kind)}</td>"
-                f"<td>{_e(status)}</td><td>{_e(_shorten(r.question, 120))}</td>"
-                f"<td class='num'>{r.total_s:.2f}</td></tr>"
-            )
-        return (
-            '<section id="all"><h2>All questions</h2><table><thead><tr><th>id</th><th>kind</th>'
-            '<th>result</th><th>question</th><th class="num">s</th></tr></thead><tbody>'
-            + "".join(rows)
-            + "</tbody></table></section>"
-        )
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1200px;margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
-h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
-.meta{color:#666;margin-top:0}
-.headline{font-size:1.15em;padding:.6em .9em;border-radius:6px}
-.headline.good{background:#e8f5e9}.headline.bad{background:#fff3e0}
-table{border-collapse:collapse;margin:.5em 0;font-size:.92em}
-th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f5f5f5}.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.support td:nth-child(2){background:#fffde7}
-td.better{color:#2e7d32;font-weight:600}td.worse{color:#c62828;font-weight:600}td.same{color:#777}
-tr.bad td:nth-child(3){color:#c62828}
-.plots img{max-width:100%;margin:.5em 1em .5em 0;border:1px solid #eee}
-article.failure{border:1px solid #e0e0e0;border-left:4px solid #e65100;border-radius:4px;
-padding:.4em 1em 1em;margin:1.2em 0}
-.tag{display:inline-block;background:#ffebee;color:#b71c1c;font-size:.7em;font-weight:600;
-padding:.1em .5em;margin-left:.4em;border-radius:3px;vertical-align:middle}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:.4em 0}
-dt{color:#666}dd{margin:0}dd.history{color:#555;font-style:italic}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:1.2em}
-@media (max-width:800px){.pair{grid-template-columns:1fr}}
-.answer{background:#f5f9ff;border:1px solid #dce7f7;padding:.5em .7em;border-radius:4px;white-space:pre-wrap}
-.reasons li{margin:.15em 0}.error{color:#b71c1c}.note{color:#555;font-size:.9em}
-.passage{border:1px solid #e5e5e5;background:#fafafa;padding:.5em .7em;margin-bottom:.6em;
-border-radius:4px;font-size:.9em;white-space:pre-wrap}
-.ptitle{font-weight:600;margin-bottom:.3em;white-space:normal}
-mark{background:#fff176;padding:0 .1em}
-h4{margin:.6em 0 .3em}
-"""
+    data = report_data(summary, results, calibration, baseline, gold, _plot(out, summary, results))
+    (out / "report.md").write_text(render_markdown(data), encoding="utf-8")
+    (out / "report.html").write_text(render_html(data), encoding="utf-8")
