@@ -57,7 +57,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from assistant.errors import ConfigError, GeneratorError, QuestionError
 from assistant.generation import ChatModel, build_chat_model
 from assistant.settings import Settings
-from assistant.text import clean_question, content_words, sentence_spans, strip_markers
+from assistant.text import clean_question, content_words, marker_numbers, sentence_spans, strip_markers
 from assistant.types import Answer, Citation, Timings
 from ingest.embedding import Embedder, build_embedder
 from ingest.store import PassageStore
@@ -76,7 +76,6 @@ _SOURCE_MARKER = re.compile(
     r"[\[(]\s*Sources?\s*(\d{1,3}(?:\s*(?:,|and|&)\s*(?:Sources?\s*)?\d{1,3})*)\s*[\])]", re.IGNORECASE
 )
 _NUMBER = re.compile(r"\d{1,3}")
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 _NEGATION = re.compile(r"\b(?:not|no|none|neither|cannot)\b|n't\b", re.IGNORECASE)
 _NO_ANSWER = re.compile(
     r"\b(?:provided?|mention\w*|contain\w*|information|helpful|specif\w*)\b", re.IGNORECASE
@@ -374,7 +373,7 @@ def map_citations(
     order: list[int] = []
     for a, b in sentence_spans(text):
         sentence = text[a:b]
-        for n in (int(m) for m in _MARKER.findall(sentence)):
+        for n in marker_numbers(sentence):
             if 1 <= n <= len(sources):
                 claims.setdefault(n, []).append(sentence)
                 if n not in order:

@@ -7,6 +7,12 @@ number of the claim must be in the passage, its proper names should be, and most
 Neither judge catches a wrong relation between words that are all present ("Cave In was formed in
 California" against a passage naming Cave In and California for other reasons): the heuristic is a cheap
 lexical check, calibrated on HaluEval QA (see `evals.calibrate`), not an entailment model.
+
+The judge keeps its own text rules on purpose: it normalises, splits sentences and drops stopwords with the
+evaluator's tools (`evals.metrics`) and its own word, number and name patterns, not with `assistant.text`,
+which the grounding guards of the assistant use. A bug or a change there cannot make the judge agree with
+the thing it judges, and the calibration figures below stay tied to these rules (changing them means
+calibrating again).
 """
 
 from __future__ import annotations
