@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 _MONTH = "|".join(sorted((m for m in _MONTHS if len(m) > 3 or m == "may"), key=len, reverse=True))
+# before a year a month may be abbreviated ("Dec. 2025"): no word of three letters is then ambiguous
+_MONTH_OR_ABBR = "|".join(sorted(_MONTHS, key=len, reverse=True))
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,16 @@ def find_date_range(question: str, now: datetime | None = None) -> DateRange | N
             if which == "past":
                 start, end = today - timedelta(days=365), today + timedelta(days=1)
         return DateRange(_ts(start), _ts(end), True, m.group(0))
-    if m := re.search(rf"\b(last|this) ({_MONTH})\b", q):
-        which, name = m.groups()
+    m = re.search(rf"\b(last|this) ({_MONTH})\b", question, re.IGNORECASE)
+    if m and m.group(2) in ("may", "MAY") and m.group(2) != "May":
+        m = None  # "this may slow growth": the verb, not the month
+    if m:
+        which, name = m.group(1).lower(), m.group(2).lower()
         month = _MONTHS[name]
         year = now.year if (which == "this" or month < now.month) else now.year - 1
         start, end = _month_range(year, month)
-        return DateRange(_ts(start), _ts(end), True, m.group(0))
-    if m := re.search(rf"\b(?:in|during|on|of) ({_MONTH})\.? (\d{{4}})\b", q):
+        return DateRange(_ts(start), _ts(end), True, m.group(0).lower())
+    if m := re.search(rf"\b(?:in|during|on|of) ({_MONTH_OR_ABBR})\.? (\d{{4}})\b", q):
         start, end = _month_range(int(m.group(2)), _MONTHS[m.group(1)])
         return DateRange(_ts(start), _ts(end), False, m.group(0))
     if m := re.search(r"\b(?:in|during) (\d{4})\b", q):
