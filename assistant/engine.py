@@ -205,6 +205,7 @@ class Assistant:
                     "the generated answer failed the grounding checks; "
                     f"the {generator.name} generator answered instead",
                 ]
+                generator_used = f"{generator.name} (fallback: the model's answer failed the guards)"
             attempts.append(grounded)
             if not grounded.refused or is_refusal(draft, self.prompts.refusal):
                 break

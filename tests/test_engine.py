@@ -134,6 +134,7 @@ def test_an_answer_with_nothing_supported_is_replaced_by_the_extractive_quote(
     assert citation.supporting_text in answer.text.replace(" [1]", "")  # the cited sentence, verbatim
     assert any("removed an unsupported sentence" in note for note in answer.notes)
     assert any("the extractive generator answered instead" in note for note in answer.notes)
+    assert answer.backend == "extractive (fallback: the model's answer failed the guards)"
 
 
 def test_an_answer_with_nothing_supported_is_refused_without_a_fallback(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
