@@ -102,10 +102,6 @@ class ChatModelLLM(CustomLLM):
         return "ChatModelLLM"
 
     @property
-    def chat_model(self) -> ChatModel:
-        return self._chat_model
-
-    @property
     def metadata(self) -> LLMMetadata:
         return LLMMetadata(
             context_window=self.context_window,

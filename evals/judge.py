@@ -21,10 +21,13 @@ import json
 import re
 import string
 from collections.abc import Callable
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from assistant.prompts import default_dir
 
 from .metrics import STOPWORDS, normalise_answer, split_sentences, strip_markers
 
@@ -49,7 +52,7 @@ __all__ = [
     "stored_calibration",
 ]
 
-PROMPT_PATH = Path(__file__).resolve().parent.parent / "prompts" / "judge.txt"
+PROMPT_PATH = default_dir() / "judge.txt"  # shipped with the other prompt templates
 
 # Calibrated on the 300-row HaluEval QA sample (600 cases, claim = the answer text; evals/calibrate.py).
 # Without embeddings: AUC 0.860; accuracy 0.850 at 0.85, 0.803 at 0.8, 0.878 at the sample's best
@@ -242,7 +245,7 @@ _YES = re.compile(r"^\W*(yes|supported|true)\b", re.IGNORECASE)
 _NO = re.compile(r"^\W*(no|not supported|unsupported|false)\b", re.IGNORECASE)
 
 
-def load_prompt(path: Path = PROMPT_PATH) -> str:
+def load_prompt(path: Traversable = PROMPT_PATH) -> str:
     """The judge prompt template: a str.format template using exactly {passage} and {claim}."""
     try:
         template = path.read_text(encoding="utf-8").strip()

@@ -26,6 +26,8 @@ from evals.judge import (
     stored_calibration,
 )
 
+from .conftest import ScriptedChat
+
 HALUEVAL = Path(__file__).resolve().parent.parent / "evals" / "calibration" / "halueval_qa_sample.jsonl"
 
 PASSAGE = (
@@ -130,21 +132,9 @@ def test_embeddings_only_break_ties() -> None:
 # --- LLM judge ---------------------------------------------------------------------------------------
 
 
-class ScriptedChat:
-    """A fake chat model replying from a queue and recording the prompts."""
-
-    def __init__(self, *replies: str) -> None:
-        self.replies = list(replies)
-        self.prompts: list[list[dict[str, str]]] = []
-
-    def __call__(self, messages: list[dict[str, str]]) -> str:
-        self.prompts.append(messages)
-        return self.replies.pop(0)
-
-
 def test_llm_judge_parses_replies() -> None:
     chat = ScriptedChat("Yes.", "no", "maybe?", "", "No, it does not.", "  YES - the passage says so")
-    judge = LLMJudge(chat)
+    judge = LLMJudge.from_model(chat, "llm")
     claim = "The center performs 12,000 procedures [1]."
     verdicts = [judge.supports(claim, f"{PASSAGE} ({i})") for i in range(6)]  # a new pair each time
     assert verdicts == [True, False, False, False, False, True]
@@ -154,7 +144,7 @@ def test_llm_judge_parses_replies() -> None:
 
 
 def test_llm_judge_score() -> None:
-    judge = LLMJudge(ScriptedChat("yes", "I cannot tell"))
+    judge = LLMJudge.from_model(ScriptedChat("yes", "I cannot tell"), "llm")
     assert judge.score("claim", "passage") == 1.0
     assert judge.score("claim", "another passage") == 0.0
 
@@ -234,7 +224,7 @@ def test_calibration_on_synthetic_rows() -> None:
 
 def test_llm_judge_asks_once_per_case_and_pair() -> None:
     chat = ScriptedChat(*["yes", "no"] * 3)
-    judge = LLMJudge(chat, name="scripted")
+    judge = LLMJudge.from_model(chat, "scripted")
     result = calibrate(judge, SYNTHETIC)  # 6 cases: one model call each, none repeated for `supports`
     assert len(chat.prompts) == 6 and not chat.replies
     assert result.judge == "scripted" and result.accuracy == 1.0
