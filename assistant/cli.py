@@ -20,7 +20,7 @@ Examples:
   python -m assistant ask "How many jobs will the biopharma plant create?"
   python -m assistant ask --json --backend extractive "Who chairs the Digital Assets Committee?"
   python -m assistant chat
-  python -m assistant serve --seed seeds        # the chat UI on http://127.0.0.1:7860
+  python -m assistant serve --seed seeds        # the chat UI on http://127.0.0.1:7860, the API on /v1
   python -m assistant prepare                   # one-off model set-up (make install runs it)
 
 Backends: local (default; Qwen2.5-Coder-1.5B in-process), openai (ASSISTANT_LLM_BASE_URL: vLLM,
@@ -66,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_archive_flags(prepare)
 
-    serve = sub.add_parser("serve", help="start the chat UI")
+    serve = sub.add_parser(
+        "serve",
+        help="start the chat UI and the OpenAI-compatible API under /v1 (ASSISTANT_API_KEYS: its keys)",
+    )
     serve.add_argument("--host", dest="ui_host", help="bind address (ASSISTANT_UI_HOST, default 127.0.0.1)")
     serve.add_argument("--port", dest="ui_port", type=int, help="port (ASSISTANT_UI_PORT, default 7860)")
     serve.add_argument("--share", action="store_true", help="ask Gradio for a public link (off by default)")

@@ -61,6 +61,20 @@ class Settings(ArchiveSettings):
     ui_max_upload_mb: float = Field(10.0, gt=0)
     ui_max_upload_files: int = Field(20, ge=1)
 
+    # --- OpenAI-compatible API (served beside the UI, see `assistant.api`) ---------------------------------
+    api_enabled: bool = Field(True, description="Serve the API under /v1 beside the chat UI.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Bearer keys, comma separated; when set every /v1 route needs one. Required to serve "
+        "the API beyond loopback.",
+    )
+    api_queue_size: int = Field(
+        8, ge=0, le=1000, description="API requests that may wait while the model answers; more get 429."
+    )
+    api_queue_timeout: float = Field(
+        120.0, gt=0, description="Seconds an API request waits for the model before it gets 503."
+    )
+
     @field_validator("llm_fallback", mode="before")
     @classmethod
     def _no_fallback(cls, value: object) -> object:
@@ -69,7 +83,7 @@ class Settings(ArchiveSettings):
             return None
         return value
 
-    @field_validator("ui_auth", mode="before")
+    @field_validator("ui_auth", "api_keys", mode="before")
     @classmethod
     def _split_auth(cls, value: object) -> object:
         if isinstance(value, str):
@@ -83,6 +97,15 @@ class Settings(ArchiveSettings):
             user, sep, password = pair.get_secret_value().partition(":")
             if not sep or not user or not password:
                 raise ValueError("ASSISTANT_UI_AUTH takes user:password pairs separated by commas")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            secret = key.get_secret_value()
+            if not secret or any(c.isspace() for c in secret):
+                raise ValueError("ASSISTANT_API_KEYS takes keys without spaces, separated by commas")
         return value
 
 

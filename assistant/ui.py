@@ -1,13 +1,14 @@
 """The chat UI (Gradio): a thin adapter over `Assistant` and `ingest`; no retrieval or prompt logic here.
 
-`build_app(settings)` returns the Blocks app; nothing starts on import. `serve()` launches it on
-127.0.0.1 by default, with optional login (`ASSISTANT_UI_AUTH`; repeated wrong passwords from one address
-are refused for a growing pause, see `ui_login`), and loads the model in the background
-while the page already answers "still loading". Every string from outside (questions, answers, article
-titles, sources, URLs and dates, file names, error messages) shows as text, never as markup: the chat
-renders sanitised HTML with Markdown and LaTeX off and gets it HTML-escaped (`escape`); the Markdown
-status line gets every punctuation mark escaped too (`markdown_text`); the archive table, the starter
-questions and the upload result are plain-text components.
+`build_app(settings)` returns the Blocks app; nothing starts on import. `serve()` mounts it on the
+FastAPI app of the OpenAI-compatible API (`assistant.api`, under /v1) and runs both with one uvicorn on
+127.0.0.1 by default, one model and one queue for both, with optional login (`ASSISTANT_UI_AUTH`;
+repeated wrong passwords from one address are refused for a growing pause, see `ui_login`), and loads
+the model in the background while the page already answers "still loading". Every string from outside
+(questions, answers, article titles, sources, URLs and dates, file names, error messages) shows as text,
+never as markup: the chat renders sanitised HTML with Markdown and LaTeX off and gets it HTML-escaped
+(`escape`); the Markdown status line gets every punctuation mark escaped too (`markdown_text`); the
+archive table, the starter questions and the upload result are plain-text components.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from ingest.lexical import index_dir, saved_at
 from ingest.store import PassageStore
 
+from .api import LOOPBACK, ModelQueue, check_exposure, create_app
 from .engine import Assistant
-from .errors import AssistantError
+from .errors import AssistantError, ConfigError
 from .settings import Settings
 from .types import Answer, TextDelta
 from .ui_login import LoginAttempts, LoginThrottle
@@ -104,9 +106,13 @@ def to_messages(answer: Answer) -> list[dict[str, Any]]:
 class ChatBackend:
     """What the page calls: answers, archive listing and uploads; loads the assistant in the background."""
 
-    def __init__(self, settings: Settings, assistant: Assistant | None = None) -> None:
+    def __init__(
+        self, settings: Settings, assistant: Assistant | None = None, queue: ModelQueue | None = None
+    ) -> None:
         self.settings = settings
         self._assistant = assistant
+        # the one line at the model, shared with the API when serve() runs both
+        self.queue = queue or ModelQueue(settings.api_queue_size, settings.api_queue_timeout)
         self._ready = threading.Event()
         self._error: str | None = None
         self._lock = threading.Lock()
@@ -192,14 +198,15 @@ class ChatBackend:
         try:
             bot = self.assistant()
             answer: Answer | None = None
-            for event in bot.stream(
-                question, history, max_sources=int(max_sources), published_between=between
-            ):
-                if isinstance(event, TextDelta):
-                    draft += event.text
-                    yield [*display, {"role": "assistant", "content": escape(draft) + " ▌"}], history, ""
-                else:
-                    answer = event
+            with self.queue.turn(bounded=False):  # Gradio's queue bounds the page's askers
+                for event in bot.stream(
+                    question, history, max_sources=int(max_sources), published_between=between
+                ):
+                    if isinstance(event, TextDelta):
+                        draft += event.text
+                        yield [*display, {"role": "assistant", "content": escape(draft) + " ▌"}], history, ""
+                    else:
+                        answer = event
         except AssistantError as exc:
             yield (
                 [*display, {"role": "assistant", "content": f"<b>Sorry:</b> {escape(str(exc))}"}],
@@ -448,11 +455,55 @@ def build_app(settings: Settings, backend: ChatBackend | None = None) -> Any:
     return demo
 
 
-def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Any:
-    """Launch the UI (and start loading the model). Returns the app when `block` is False."""
-    host = settings.ui_host
+class Served:
+    """The running server: one uvicorn serving the API under /v1 and the chat UI at /. `close()` stops it."""
+
+    def __init__(self, app: Any, demo: Any, server: Any, host: str, port: int) -> None:
+        self.app = app
+        self.demo = demo
+        self.server = server
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        self.share_url: str | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        self._thread = threading.Thread(target=self.server.run, name="assistant-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.close()
+                raise ConfigError(f"could not serve on {self.url} (is the port in use?)")
+            time.sleep(0.01)
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C stops it)."""
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Served:
+    """Serve the chat UI and the OpenAI-compatible API (`assistant.api`, under /v1) from one process on
+    `ui_host:ui_port`, sharing one model and one queue, and start loading the model. Blocks until stopped
+    unless `block` is False; returns the `Served` server. Refuses (`ConfigError`) to serve the API beyond
+    loopback without `api_keys`."""
+    import gradio as gr
+    import uvicorn
+    from fastapi import FastAPI
+    from starlette.middleware import Middleware
+
+    host, port = settings.ui_host, settings.ui_port
+    check_exposure(settings, host=host, share=share)
     auth = [tuple(p.get_secret_value().split(":", 1)) for p in settings.ui_auth] or None
-    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+    if (share or host not in LOOPBACK) and not auth:
         print(
             "\n"
             + "!" * 78
@@ -462,22 +513,26 @@ def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Any
             * 78,
             file=sys.stderr,
         )
-    from starlette.middleware import Middleware
-
-    backend = ChatBackend(settings)
+    backend = ChatBackend(settings, queue=ModelQueue(settings.api_queue_size, settings.api_queue_timeout))
     backend.start_loading()
     demo = build_app(settings, backend)
     demo.queue(default_concurrency_limit=1, max_size=64)
+    app = (
+        create_app(settings, backend.assistant, backend.queue)
+        if settings.api_enabled
+        else FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    )
     # wrong passwords are throttled per client address (see ui_login)
     attempts = LoginAttempts(
         free_attempts=settings.ui_login_free_attempts, max_pause=settings.ui_login_max_pause
     )
     app_kwargs = {"middleware": [Middleware(LoginThrottle, attempts=attempts)]} if auth else None
-    print(f"News Assistant on http://{host}:{settings.ui_port}", file=sys.stderr, flush=True)
-    demo.launch(
+    gr.mount_gradio_app(
+        app,
+        demo,
+        path="/",
         server_name=host,
-        server_port=settings.ui_port,
-        share=share,
+        server_port=port,
         auth=auth,
         auth_message=(
             f"Sign in to the News Assistant. After {settings.ui_login_free_attempts} wrong passwords, "
@@ -486,15 +541,35 @@ def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Any
         ),
         app_kwargs=app_kwargs,
         ssr_mode=False,  # with server-side rendering a Node process fronts the app: every client is 127.0.0.1
-        prevent_thread_lock=not block,
-        quiet=True,
         show_error=True,
         max_file_size=f"{settings.ui_max_upload_mb:g}mb",
         footer_links=[],
         css=CSS,
         theme="soft",
     )
-    if not block:
-        return demo
-    while True:  # pragma: no cover - the blocking launch returns only on shutdown
-        time.sleep(3600)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    served = Served(app, demo, server, host, port)
+    served.start()
+    api = f" · API {served.url}/v1" if settings.api_enabled else ""
+    print(f"News Assistant on {served.url}{api}", file=sys.stderr, flush=True)
+    if share:
+        _share(served, port)
+    if block:
+        served.wait()
+    return served
+
+
+def _share(served: Served, port: int) -> None:
+    """A public link to the server through Gradio's share tunnel (best effort, as `launch(share=True)`)."""
+    import secrets
+    from urllib.parse import urlparse, urlunparse
+
+    from gradio import networking
+
+    try:
+        url = networking.setup_tunnel("127.0.0.1", port, secrets.token_urlsafe(32), None, None)
+    except Exception as exc:  # the tunnel is optional (as in Gradio's launch): serve on without it
+        print(f"No public link ({type(exc).__name__}: {exc}); serving locally only.", file=sys.stderr)
+        return
+    served.share_url = urlunparse(("https", *urlparse(url)[1:]))
+    print(f"Public link: {served.share_url}", file=sys.stderr, flush=True)

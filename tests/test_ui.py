@@ -235,16 +235,21 @@ def test_login_protects_every_route(tmp_path: Path, seeded_dir: Path) -> None:
 def test_serving_wide_without_login_warns(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import gradio
+    import uvicorn
 
     launched = {}
-    monkeypatch.setattr(gradio.Blocks, "launch", lambda self, **kw: launched.update(kw))
+
+    def run(self: uvicorn.Server) -> None:  # records where it would listen instead of listening
+        launched["host"] = self.config.host
+        self.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setattr(ChatBackend, "start_loading", lambda self: None)
-    serve(Settings(llm_backend="extractive", ui_host="0.0.0.0"), block=False)
+    serve(Settings(llm_backend="extractive", ui_host="0.0.0.0", api_enabled=False), block=False)
     assert "WITHOUT a login" in capsys.readouterr().err
-    assert launched["server_name"] == "0.0.0.0" and launched["share"] is False
+    assert launched["host"] == "0.0.0.0"
     serve(Settings(llm_backend="extractive"), block=False)
-    assert "WITHOUT" not in capsys.readouterr().err and launched["server_name"] == "127.0.0.1"
+    assert "WITHOUT" not in capsys.readouterr().err and launched["host"] == "127.0.0.1"
 
 
 def test_cli_serve_help_documents_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
