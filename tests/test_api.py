@@ -326,6 +326,12 @@ def test_serve_runs_the_ui_and_the_api_on_one_port(
             model="news-assistant", messages=[{"role": "user", "content": SURGERIES}]
         )
         assert "350" in (response.choices[0].message.content or "")
+        from gradio_client import Client  # the page's answers go through the same queue and model
+
+        display, _ = Client(f"{base}/", auth=("ann", "s3cret"), verbose=False).predict(
+            SURGERIES, [], 4, None, None, api_name="/ask"
+        )
+        assert "350" in str(display[1]["content"])
     finally:
         served.close()
 
