@@ -119,7 +119,7 @@ def test_uploads_are_checked_stored_in_the_data_dir_and_ingested(tmp_path: Path,
     wrong_type = _upload(tmp_path, "run.sh", b"rm -rf /")
     huge = _upload(tmp_path, "big.txt", b"word " * 10_000)
     binary = _upload(tmp_path, "pic.txt", b"\x89PNG\x00\x00" * 10)
-    from assistant import embedding
+    from ingest import embedding
 
     original = embedding.build_embedder
     embedding.build_embedder = lambda s: embedder  # the session's embedder, not a second copy

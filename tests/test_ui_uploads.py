@@ -27,7 +27,7 @@ def _article(title: str, sentence: str) -> bytes:
 
 @pytest.fixture
 def backend(tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> ChatBackend:  # type: ignore[no-untyped-def]
-    from assistant import embedding
+    from ingest import embedding
 
     monkeypatch.setattr(embedding, "build_embedder", lambda s: embedder)  # the session's embedder
     return ChatBackend(Settings(data_dir=tmp_path / "data", llm_backend="extractive"))
