@@ -1,14 +1,26 @@
-"""The OpenAI-compatible API: `/v1/models` and `/v1/chat/completions` over one `Assistant`.
+"""The OpenAI-compatible API: `/v1/models`, `/v1/chat/completions` and `/v1/feedback` over one `Assistant`.
 
-`create_app(settings, assistant, queue)` returns a FastAPI app; nothing starts on import, and `ui.serve()`
-mounts the chat UI on the same app and runs both in one process, sharing one model and one `ModelQueue`.
+`create_app(settings, assistant, queue, store)` returns a FastAPI app; nothing starts on import, and
+`ui.serve()` mounts the chat UI on the same app and runs both in one process, sharing one model and one
+`ModelQueue`.
 
 - **Requests**: OpenAI's chat request. The last user message is the question, the user and assistant
   messages before it the conversation (system messages are ignored: the assistant's prompts are its own).
   Extra fields: `max_sources`, `published_after`, `published_before` (ISO dates, whole days). Fields
   of OpenAI's this API does not use (`temperature`, `tools`, ...) are ignored; any `model` name is
-  accepted and answered by `news-assistant`. `user` and `metadata` are accepted and not used yet (they
-  will name a stored conversation).
+  accepted and answered by `news-assistant`.
+- **Conversations**: a request that names a conversation is stored (question, history, answer with its
+  citations and timings, and the settings used) in the data dir's `ConversationStore`; one that does not
+  is kept nowhere. The name is `metadata.conversation_id` (a string, 1-200 characters), or failing that
+  OpenAI's `user` field. The response `id` is then `chatcmpl-<turn id>`, which `/v1/feedback` takes.
+  Conversations belong to the client's key: with keys set the owner is `api:` and the first 16 hex digits
+  of the key's SHA-256 (the key itself is never stored), without keys `api`. A conversation id is the
+  client's own within its owner (stored as `<owner>/<id>`), so two keys may both use `chat-1` and neither
+  reads, continues nor rates the other's.
+- **Feedback**: `POST /v1/feedback` with `{"id": "chatcmpl-...", "rating": 1 | -1, "comment": "..."}`
+  judges a stored answer of the same owner (a second judgement replaces the first): 200 `{"ok": true,
+  "id": ...}`, 400 for a bad body or rating, 404 for an id that was not stored or is another owner's.
+  `python -m evals feedback export` turns the judged answers into an eval set.
 - **Responses**: OpenAI's `chat.completion`, the text keeping its [n] markers, plus top-level `citations`
   (n, title, url, published, source, the passage `text`, the `span` of the supporting sentence in it and
   that `supporting_text`) and `refused`, which OpenAI clients ignore.
@@ -31,15 +43,16 @@ mounts the chat UI on the same app and runs both in one process, sharing one mod
   the request (never 500), 401, 404/405 for unknown routes, 429 and 503 when busy, 503 when the archive or
   the model is unavailable.
 
-Left out here (issue 14): the conversation store and `POST /v1/feedback`; routes added to the `/v1`
-router get the same auth and error format.
+Routes added to the `/v1` router get the same auth and error format.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
+import sqlite3
 import threading
 import time
 import uuid
@@ -57,12 +70,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .conversations import ConversationError, ConversationStore
 from .engine import Assistant
 from .errors import AssistantError, ConfigError, QuestionError
 from .settings import Settings
 from .types import Answer, Citation
 
 MODEL = "news-assistant"
+COMPLETION_PREFIX = "chatcmpl-"
+MAX_CONVERSATION_ID = 200
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _WORDS = re.compile(r"(?<=\s)(?=\S)")  # before each word that follows white space
 _WORDS_PER_CHUNK = 3
@@ -181,6 +197,28 @@ class ChatRequest(BaseModel):
         ]
         return self.messages[last].text(), history
 
+    def conversation_id(self) -> str | None:
+        """The client's name for the conversation: `metadata.conversation_id`, else `user`; None: not kept."""
+        name, param = self.user, "user"
+        if self.metadata and "conversation_id" in self.metadata:
+            name, param = self.metadata["conversation_id"], "metadata.conversation_id"
+        if name is None:
+            return None
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_CONVERSATION_ID:
+            raise APIError(
+                400, f"{param} names the conversation: a string of 1-{MAX_CONVERSATION_ID} characters", param
+            )
+        return name.strip()
+
+
+class FeedbackRequest(BaseModel):
+    """`POST /v1/feedback`: the judged completion's id, +1 or -1, and an optional comment."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1, max_length=300)
+    rating: int = Field(strict=True)  # strict: neither true nor "1"
+    comment: str | None = Field(None, max_length=10_000)
+
 
 # --- errors -----------------------------------------------------------------------------------------------
 class APIError(Exception):
@@ -272,6 +310,15 @@ class BearerAuth:
         return any(matches)
 
 
+def api_owner(settings: Settings, authorization: str | None) -> str:
+    """Whose conversations a request reaches: `api:<16 hex digits of the key's SHA-256>` with keys (the
+    middleware has checked the key), `api` without."""
+    if not settings.api_keys:
+        return "api"
+    token = (authorization or "").partition(" ")[2].strip()
+    return "api:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 # --- responses --------------------------------------------------------------------------------------------
 def _citation(c: Citation) -> dict[str, Any]:
     return {
@@ -357,10 +404,21 @@ def create_app(
     settings: Settings,
     assistant: Callable[[], Assistant],
     queue: ModelQueue | None = None,
+    store: ConversationStore | None = None,
 ) -> FastAPI:
     """The API app. `assistant` gives the (loaded) assistant, waiting while it loads; `queue` is shared
-    with whatever else uses the model (the chat UI). Mount other apps (the UI) after this one's routes."""
+    with whatever else uses the model (the chat UI); `store` keeps the named conversations (default: the
+    data dir's, opened when a request first needs it). Mount other apps (the UI) after this one's routes."""
     queue = queue or ModelQueue(settings.api_queue_size, settings.api_queue_timeout)
+    opened: list[ConversationStore] = [store] if store is not None else []
+    opening = threading.Lock()
+
+    def conversations() -> ConversationStore:
+        with opening:
+            if not opened:
+                opened.append(ConversationStore.in_data_dir(settings.data_dir))
+            return opened[0]
+
     app = FastAPI(title="News Assistant API", docs_url=None, redoc_url=None, openapi_url=None)
     if settings.api_keys:
         keys = [k.get_secret_value().encode() for k in settings.api_keys]
@@ -396,8 +454,9 @@ def create_app(
         }
 
     @router.post("/chat/completions", response_model=None)
-    def chat_completions(request: ChatRequest) -> JSONResponse | StreamingResponse:
+    def chat_completions(request: ChatRequest, http: Request) -> JSONResponse | StreamingResponse:
         question, history = request.question_and_history()
+        conversation = request.conversation_id()
         if not question.strip():
             raise APIError(400, "the question (the last user message) is empty", "messages")
         if len(question) > settings.max_question_chars:
@@ -420,7 +479,27 @@ def create_app(
                 )
         except AssistantError as exc:
             raise _from_assistant_error(exc, seconds_per_answer * (queue.waiting + 1)) from exc
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        turn_id = uuid.uuid4().hex
+        if conversation is not None:
+            owner = api_owner(settings, http.headers.get("authorization"))
+            used = {
+                "source": "api",
+                "backend": answer.backend,
+                "max_sources": request.max_sources or settings.max_sources,
+                "published_after": request.published_after,
+                "published_before": request.published_before,
+            }
+            try:
+                turn_id = (
+                    conversations()
+                    .add_turn(owner, f"{owner}/{conversation}", question, history, answer, used)
+                    .id
+                )
+            except (ConversationError, sqlite3.Error) as exc:
+                raise APIError(
+                    503, f"the answer could not be stored: {exc}", type="server_error", code="unavailable"
+                ) from exc
+        completion_id = f"{COMPLETION_PREFIX}{turn_id}"
         created = int(time.time())
         if not request.stream:
             return JSONResponse(completion(answer, completion_id, created))
@@ -430,15 +509,34 @@ def create_app(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    @router.post("/feedback")
+    def feedback(request: FeedbackRequest, http: Request) -> dict[str, Any]:
+        if request.rating not in (1, -1):
+            raise APIError(400, "rating is 1 (a good answer) or -1 (a bad one)", "rating")
+        turn_id = request.id.removeprefix(COMPLETION_PREFIX)
+        owner = api_owner(settings, http.headers.get("authorization"))
+        try:
+            conversations().rate(owner, turn_id, request.rating, request.comment or "")
+        except ConversationError as exc:
+            raise APIError(
+                404,
+                "no stored answer has this id: only answers to requests that named a conversation "
+                "(metadata.conversation_id or user) are kept, each for the key that asked",
+                "id",
+                code="not_found",
+            ) from exc
+        return {"ok": True, "id": request.id, "rating": request.rating}
+
     @router.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
     )
     def unknown(path: str, request: Request) -> None:
-        known = {"models": "GET", "chat/completions": "POST"}
+        known = {"models": "GET", "chat/completions": "POST", "feedback": "POST"}
         if path.strip("/") in known:
             allowed = known[path.strip("/")]
             raise APIError(405, f"use {allowed} here", headers={"Allow": allowed})
-        raise APIError(404, f"no route /v1/{path}: the API has /v1/models and /v1/chat/completions")
+        routes = "/v1/models, /v1/chat/completions and /v1/feedback"
+        raise APIError(404, f"no route /v1/{path}: the API has {routes}")
 
     app.include_router(router)
     return app
@@ -450,9 +548,11 @@ __all__ = [
     "BearerAuth",
     "ChatMessage",
     "ChatRequest",
+    "FeedbackRequest",
     "ModelQueue",
     "QueueFullError",
     "QueueTimeoutError",
+    "api_owner",
     "check_exposure",
     "completion",
     "create_app",
