@@ -27,6 +27,7 @@ Examples:
   python -m evals run evals/sets/seeds_dev --pipeline both --limit 10
   python -m evals run evals/sets/seeds_dev --judge local   # the model judges support, not the heuristic
   python -m evals compare evals/runs/A evals/runs/B
+  python -m evals feedback export evals/sets/feedback --data-dir data   # then label it and run it
 
 A run writes results.jsonl, summary.json, report.md and report.html (with plots) into --out.
 With --pipeline both, each set is run by our pipeline into <out>/ours and by the plain llama-index
@@ -85,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare two runs metric by metric and question by question")
     compare.add_argument("run_a", type=Path, metavar="RUN_A", help="run folder (summary.json, results.jsonl)")
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help="run folder to compare with RUN_A")
+    feedback = sub.add_parser("feedback", help="readers' thumbs up / down as an eval set")
+    feedback_sub = feedback.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    export = feedback_sub.add_parser(
+        "export",
+        help="write every judged answer of the data dir as an unlabelled set (questions.jsonl + README.md)",
+    )
+    export.add_argument("out", type=Path, metavar="OUT_DIR", help="the set's folder (labels there are kept)")
+    add_archive_flags(export)
     return parser
 
 
@@ -138,7 +147,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "compare":
         return _compare(args)
+    if args.command == "feedback":
+        return _feedback_export(args)
     return 2
+
+
+def _feedback_export(args: argparse.Namespace) -> int:
+    from .feedback import export
+
+    try:
+        rows = export(settings_from_args(args, Settings).data_dir, args.out)
+    except (AssistantError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    down = sum(1 for r in rows if r["rating"] == -1)
+    print(f"{len(rows)} judged answers ({down} thumbed down) written to {args.out / 'questions.jsonl'}")
+    print(f"label them (see {args.out / 'README.md'}), then: python -m evals run {args.out}")
+    return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -156,6 +181,7 @@ def _run(args: argparse.Namespace) -> int:
     from assistant import Assistant
     from assistant.generation import build_chat_model
 
+    from .feedback import unlabelled
     from .report import write_report
     from .runner import EvalSet
 
@@ -184,6 +210,12 @@ def _run(args: argparse.Namespace) -> int:
     reports: list[Path] = []
     try:
         for set_path in args.sets:
+            if waiting := unlabelled(set_path):
+                raise ValueError(
+                    f"{set_path}: {len(waiting)} exported feedback questions have no labels yet "
+                    f"({', '.join(waiting[:3])}{', ...' if len(waiting) > 3 else ''}): give each "
+                    "'answerable' (and 'answers' when true), as its README.md says"
+                )
             eval_set = EvalSet.load(set_path)
             settings = eval_set.archive_settings(base)
             eval_set.ingest(settings, progress=sys.stderr.isatty())

@@ -3,7 +3,8 @@
 What is here: the headline figures with each metric's description (`METRICS`), a table by question kind,
 the support judge's calibration as the error bar of the judge-based metrics, an optional "ours vs
 baseline" table, a plot of accuracy and refusal recall by kind, a latency histogram, and every failed
-question with its answer, the scorer's reasons and the cited passages (supporting text highlighted).
+question with its answer, the scorer's reasons and the cited passages (supporting text highlighted), and
+for sets exported from readers' feedback (`evals.feedback`), each thumbed-down answer then and now.
 
 `report_data` gathers all of it, formatted, into one `ReportData`; the Jinja templates
 `templates/report.md.j2` and `templates/report.html.j2` lay that out, so both reports always show the
@@ -379,6 +380,18 @@ class QuestionLine:
 
 
 @dataclass(frozen=True)
+class ThumbedDown:
+    """A question whose answer a reader thumbed down (a feedback set's row), and how it is answered now."""
+
+    id: str
+    question: str
+    comment: str
+    then: str
+    now: str
+    verdict: str  # "correct", "wrong" or "not labelled"
+
+
+@dataclass(frozen=True)
 class Plot:
     file: str
     alt: str
@@ -404,6 +417,7 @@ class ReportData:
     plots: tuple[Plot, ...]
     failures: tuple[FailedQuestion, ...]
     all_questions: tuple[QuestionLine, ...]
+    thumbed_down: tuple[ThumbedDown, ...] = ()
 
 
 _PLOTS = (("score_by_kind", "accuracy and refusals by kind"), ("latency", "latency"))
@@ -489,6 +503,21 @@ def report_data(
             )
             for r in results
         ),
+        thumbed_down=tuple(
+            _thumbed_down(r, row) for r in results if (row := gold.get(r.id)) and row.get("rating") == -1
+        ),
+    )
+
+
+def _thumbed_down(r: QuestionResult, row: dict[str, Any]) -> ThumbedDown:
+    correct = r.score.get("correct")
+    return ThumbedDown(
+        id=r.id,
+        question=r.question,
+        comment=str(row.get("comment") or ""),
+        then=str(row.get("given_answer") or ""),
+        now=r.answer,
+        verdict="not labelled" if correct is None else "correct" if correct else "wrong",
     )
 
 
