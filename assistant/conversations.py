@@ -198,6 +198,15 @@ class ConversationStore:
                 (turn_id, rating, comment.strip()[:2000], time.time()),
             )
 
+    def unrate(self, owner: str, turn_id: str) -> None:
+        """Withdraw the owner's judgement of one answer (a thumb clicked off again); none kept is fine."""
+        with self._lock, self._connect() as db:
+            db.execute(
+                "DELETE FROM feedback WHERE turn_id = (SELECT turns.id FROM turns JOIN conversations c "
+                "ON c.id = turns.conversation_id WHERE turns.id = ? AND c.owner = ?)",
+                (turn_id, owner),
+            )
+
     def delete(self, owner: str, conversation_id: str) -> None:
         """Forget a conversation, its turns and their feedback."""
         with self._lock, self._connect() as db:
