@@ -8,11 +8,15 @@ the model in the background while the page already answers "still loading". Ever
 (questions, answers, article titles, sources, URLs and dates, file names, error messages) shows as text,
 never as markup: the chat renders sanitised HTML with Markdown and LaTeX off and gets it HTML-escaped
 (`escape`); the Markdown status line gets every punctuation mark escaped too (`markdown_text`); the
-archive table, the starter questions and the upload result are plain-text components.
+archive table, the starter questions, the list of past conversations and the upload result are plain-text
+components. Every answer is stored as a turn of the page's conversation (`ConversationStore`, in the data
+dir, owned by the signed-in user or "" without a login), to be reopened, continued, deleted and rated
+(thumbs with an optional comment) from the page.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
@@ -22,7 +26,7 @@ import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -30,10 +34,11 @@ from ingest.lexical import index_dir, saved_at
 from ingest.store import PassageStore
 
 from .api import LOOPBACK, ModelQueue, check_exposure, create_app
+from .conversations import ConversationError, ConversationStore
 from .engine import Assistant
 from .errors import AssistantError, ConfigError
 from .settings import Settings
-from .types import Answer, TextDelta
+from .types import Answer, Citation, TextDelta, Timings
 from .ui_login import LoginAttempts, LoginThrottle
 from .ui_uploads import UploadError, safe_upload_name, store_upload
 
@@ -48,7 +53,27 @@ CSS = """
 .refusal {border-left: 4px solid #d97706; padding: 4px 10px; background: rgba(217,119,6,0.08);}
 .cite-meta {font-size: 0.85em; opacity: 0.8;}
 mark {background: #fde68a; color: inherit; padding: 0 2px;}
+#conversations {max-height: 560px; overflow-y: auto;}
 """
+
+
+class Session(TypedDict, total=False):
+    """What one browser tab keeps beside the chat: the stored conversation it continues (None: the next
+    answer starts one), which stored turn each answer bubble shows (chat message index -> turn id, for
+    the thumbs), and the last rating given (for a comment sent after the thumb)."""
+
+    conversation: str | None
+    turns: dict[int, str]
+    rated: tuple[str, int] | None
+
+
+def new_session() -> Session:
+    return {"conversation": None, "turns": {}, "rated": None}
+
+
+def owner_of(request: Any) -> str:
+    """Whose conversations these are: the signed-in user's name, or "" without a login."""
+    return str(getattr(request, "username", None) or "")
 
 
 def escape(text: str) -> str:
@@ -92,6 +117,32 @@ def format_source(c: Any) -> tuple[str, str]:
     return title, f'<div class="cite-meta">{escape(meta)}{link}</div>{body}'
 
 
+def stored_answer(data: dict[str, Any]) -> Answer:
+    """The `Answer` a stored turn kept (as `Answer.to_dict()`), enough to show it again."""
+    citations = tuple(
+        Citation(
+            n=int(c.get("n", 0)),
+            passage_id=str(c.get("passage_id", "")),
+            article_id=str(c.get("article_id", "")),
+            title=str(c.get("title", "")),
+            published=str(c.get("published", "")),
+            source=str(c.get("source", "")),
+            url=str(c.get("url", "")),
+            text=str(c.get("text", "")),
+            span=(int(c.get("span", (0, 0))[0]), int(c.get("span", (0, 0))[1])),
+        )
+        for c in data.get("citations", ())
+    )
+    return Answer(
+        text=str(data.get("text", "")),
+        citations=citations,
+        refused=bool(data.get("refused", False)),
+        question=str(data.get("question", "")),
+        backend=str(data.get("backend", "")),
+        timings=Timings(),
+    )
+
+
 def to_messages(answer: Answer) -> list[dict[str, Any]]:
     """The chat messages showing one answer: the answer, then one collapsible message per source."""
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": format_answer(answer)}]
@@ -107,10 +158,15 @@ class ChatBackend:
     """What the page calls: answers, archive listing and uploads; loads the assistant in the background."""
 
     def __init__(
-        self, settings: Settings, assistant: Assistant | None = None, queue: ModelQueue | None = None
+        self,
+        settings: Settings,
+        assistant: Assistant | None = None,
+        queue: ModelQueue | None = None,
+        store: ConversationStore | None = None,
     ) -> None:
         self.settings = settings
         self._assistant = assistant
+        self._store = store  # opened on first use: in the data dir unless one is given
         # the one line at the model, shared with the API when serve() runs both
         self.queue = queue or ModelQueue(settings.api_queue_size, settings.api_queue_timeout)
         self._ready = threading.Event()
@@ -171,15 +227,23 @@ class ChatBackend:
         max_sources: float,
         date_from: Any,
         date_to: Any,
-    ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, str]], str]]:
+        session: Session | None = None,
+        owner: str = "",
+    ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, str]], str, Session | None]]:
+        """Answer `question` after the conversation on the page, streaming the chat as it grows. With a
+        `session` (the page always passes one), the answer is stored as the next turn of the session's
+        conversation (a new one when it has none or the chat is empty), owned by `owner`; without one,
+        nothing is kept. Yields (chat, history, the question box, session)."""
         question = (question or "").strip()
         if not question:
-            yield display, history, ""
+            yield display, history, "", session
             return
         # the conversation the model sees is the one on the page: a cleared or shortened chat
         # (or an API call that passes no chat) carries no hidden turns
         turns = sum(1 for m in display if m.get("role") == "user")
         history = history[-2 * turns :] if turns else []
+        if session is not None:
+            session = _kept(session, len(display)) if turns else new_session()
         display = [*display, {"role": "user", "content": escape(question)}]
         if not self._ready.is_set():
             yield (
@@ -192,6 +256,7 @@ class ChatBackend:
                 ],
                 history,
                 "",
+                session,
             )
         between = (_as_date(date_from), _as_date(date_to))  # whole days: "until" includes its day
         draft = ""
@@ -204,7 +269,8 @@ class ChatBackend:
                 ):
                     if isinstance(event, TextDelta):
                         draft += event.text
-                        yield [*display, {"role": "assistant", "content": escape(draft) + " ▌"}], history, ""
+                        draft_message = {"role": "assistant", "content": escape(draft) + " ▌"}
+                        yield [*display, draft_message], history, "", session
                     else:
                         answer = event
         except AssistantError as exc:
@@ -212,15 +278,114 @@ class ChatBackend:
                 [*display, {"role": "assistant", "content": f"<b>Sorry:</b> {escape(str(exc))}"}],
                 history,
                 "",
+                session,
             )
             return
         assert answer is not None
+        if session is not None:
+            used = {
+                "backend": answer.backend or bot.backend,
+                "max_sources": int(max_sources),
+                "published_after": between[0].isoformat() if between[0] else None,
+                "published_before": between[1].isoformat() if between[1] else None,
+                "via": "ui",
+            }
+            try:
+                turn = self.store().add_turn(
+                    owner, session.get("conversation"), question, history, answer, used
+                )
+            except ConversationError as exc:  # the answer still shows; it is just not kept
+                print(f"The answer was not stored: {exc}", file=sys.stderr)
+            else:
+                session = {
+                    **session,
+                    "conversation": turn.conversation_id,
+                    "turns": {**session.get("turns", {}), len(display): turn.id},
+                }
         history = [
             *history,
             {"role": "user", "content": question},
             {"role": "assistant", "content": answer.text},
         ]
-        yield display + to_messages(answer), history, ""
+        yield display + to_messages(answer), history, "", session
+
+    # --- stored conversations ---------------------------------------------------------------------------
+    def store(self) -> ConversationStore:
+        """The conversation store (in the data dir unless given), opened on first use."""
+        with self._lock:
+            if self._store is None:
+                self._store = ConversationStore.in_data_dir(self.settings.data_dir)
+            return self._store
+
+    def conversation_choices(self, owner: str) -> list[tuple[str, str]]:
+        """The owner's conversations as (title, id), the most recently continued first."""
+        try:
+            return [(c.title, c.id) for c in self.store().conversations(owner)]
+        except ConversationError:
+            return []
+
+    def open_conversation(
+        self, owner: str, conversation_id: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, str]], Session, list[str | None]]:
+        """One of the owner's stored conversations as the page shows it, to read and continue: (chat,
+        history, session, the thumb shown on each answer). Raises `ConversationError` when the owner
+        has no such conversation."""
+        display: list[dict[str, Any]] = []
+        history: list[dict[str, str]] = []
+        session = new_session()
+        session["conversation"] = conversation_id
+        thumbs: list[str | None] = []
+        for turn in self.store().turns(owner, conversation_id):
+            answer = stored_answer(turn.answer)
+            display.append({"role": "user", "content": escape(turn.question)})
+            session["turns"][len(display)] = turn.id
+            display += to_messages(answer)
+            history += [
+                {"role": "user", "content": turn.question},
+                {"role": "assistant", "content": answer.text},
+            ]
+            thumbs.append(_THUMBS.get(turn.rating or 0))
+        return display, history, session, thumbs
+
+    def delete_conversation(self, owner: str, conversation_id: str) -> None:
+        self.store().delete(owner, conversation_id)
+
+    def rate(
+        self, owner: str, session: Session, index: Any, liked: Any, comment: str = ""
+    ) -> tuple[str, Session]:
+        """A thumb on the answer at chat message `index` (True up, False down, anything else: taken
+        back), with an optional comment; returns (what the page says, session)."""
+        if isinstance(index, list | tuple):
+            index = index[0]
+        turn_id = session.get("turns", {}).get(int(index)) if isinstance(index, int) else None
+        if turn_id is None:
+            return "This answer was not stored, so it cannot be rated.", session
+        try:
+            if liked is True or liked is False:
+                rating = 1 if liked else -1
+                self.store().rate(owner, turn_id, rating, comment or "")
+                said = "Thanks: your 👍 is kept." if liked else "Thanks: your 👎 is kept."
+                if not (comment or "").strip():
+                    said += " Add a comment below if you like."
+                return said, {**session, "rated": (turn_id, rating)}
+            self.store().unrate(owner, turn_id)
+            return "Rating taken back.", {**session, "rated": None}
+        except ConversationError as exc:
+            return f"The rating was not stored: {markdown_text(str(exc))}", session
+
+    def comment(self, owner: str, session: Session, comment: str) -> str:
+        """Attach `comment` to the last answer rated on this page."""
+        rated = session.get("rated")
+        if not rated:
+            return "Rate an answer with 👍 or 👎 first; the comment goes with it."
+        if not (comment or "").strip():
+            return "Write a comment first."
+        turn_id, rating = rated
+        try:
+            self.store().rate(owner, turn_id, rating, comment)
+        except ConversationError as exc:
+            return f"The comment was not stored: {markdown_text(str(exc))}"
+        return "Thanks: your comment is kept with your rating."
 
     # --- archive ----------------------------------------------------------------------------------------
     def articles_table(self) -> list[list[Any]]:
@@ -292,6 +457,18 @@ class ChatBackend:
         return "\n".join(lines)
 
 
+_THUMBS = {1: "Like", -1: "Dislike"}
+
+
+def _kept(session: Session, shown: int) -> Session:
+    """The session of a chat cut to its first `shown` messages (undo, retry): no turn ids past them."""
+    return {
+        "conversation": session.get("conversation"),
+        "turns": {i: t for i, t in session.get("turns", {}).items() if i < shown},
+        "rated": session.get("rated"),
+    }
+
+
 def _as_date(value: Any) -> date | None:
     """The day a date-only picker holds (Gradio gives a datetime, a timestamp or an ISO string)."""
     if value in (None, "", 0):
@@ -322,93 +499,218 @@ def build_app(settings: Settings, backend: ChatBackend | None = None) -> Any:
         )
         status = gr.Markdown(backend.status(), elem_id="status")
         with gr.Tabs():
-            with gr.Tab("Chat"):
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    height=520,
-                    elem_id="chat",
-                    layout="panel",
-                    # messages are HTML built here from escaped text: no Markdown or LaTeX of their own
-                    render_markdown=False,
-                    latex_delimiters=[],
-                    sanitize_html=True,
-                    placeholder="Ask a question about the news archive.",
-                    feedback_options=None,
-                    buttons=["copy"],
-                )
-                history = gr.State([])
-                with gr.Row():
-                    question = gr.Textbox(
-                        placeholder="e.g. How many jobs will the biopharma plant create?",
-                        show_label=False,
-                        scale=8,
-                        autofocus=True,
-                        elem_id="question",
-                        max_lines=4,
-                        max_length=settings.max_question_chars,
+            with gr.Tab("Chat"), gr.Row():
+                with gr.Column(scale=1, min_width=220):
+                    new_chat = gr.Button("New conversation", elem_id="new-conversation", size="sm")
+                    # plain-text labels: the titles are the users' first questions
+                    past = gr.Radio(
+                        choices=[],
+                        value=None,
+                        label="Past conversations",
+                        info="Newest first; choose one to reopen and continue it.",
+                        elem_id="conversations",
                     )
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                examples = backend.examples()
-                if examples:
-                    gr.Examples(
-                        examples=[[e] for e in examples],
-                        inputs=[question],
-                        label="Try asking",
-                        elem_id="examples",
+                    delete = gr.Button("Delete", variant="stop", size="sm", elem_id="delete-conversation")
+                with gr.Column(scale=4):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        height=520,
+                        elem_id="chat",
+                        layout="panel",
+                        # messages are HTML built here from escaped text: no Markdown or LaTeX of their own
+                        render_markdown=False,
+                        latex_delimiters=[],
+                        sanitize_html=True,
+                        placeholder="Ask a question about the news archive.",
+                        feedback_options=("Like", "Dislike"),
+                        buttons=["copy"],
                     )
-                with gr.Accordion("Settings", open=False):
-                    max_sources = gr.Slider(
-                        1, 8, value=settings.max_sources, step=1, label="Sources to draw on"
-                    )
+                    history = gr.State([])
+                    session = gr.State(new_session())
                     with gr.Row():
-                        date_from = gr.DateTime(label="Published from", include_time=False, type="datetime")
-                        date_to = gr.DateTime(label="Published until", include_time=False, type="datetime")
-                inputs = [question, chatbot, history, max_sources, date_from, date_to]
-                outputs = [chatbot, history, question]
-                send.click(
-                    backend.respond,
-                    inputs,
-                    outputs,
-                    concurrency_limit=1,
-                    concurrency_id="model",
-                    api_name="ask",
-                )
-                question.submit(
-                    backend.respond,
-                    inputs,
-                    outputs,
-                    concurrency_limit=1,
-                    concurrency_id="model",
-                    api_visibility="private",
-                )
+                        question = gr.Textbox(
+                            placeholder="e.g. How many jobs will the biopharma plant create?",
+                            show_label=False,
+                            scale=8,
+                            autofocus=True,
+                            elem_id="question",
+                            max_lines=4,
+                            max_length=settings.max_question_chars,
+                        )
+                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                    with gr.Row():
+                        comment = gr.Textbox(
+                            placeholder="Optional comment on your 👍 / 👎 (what was wrong or missing?)",
+                            show_label=False,
+                            scale=8,
+                            max_lines=3,
+                            max_length=2000,
+                            elem_id="feedback-comment",
+                        )
+                        send_comment = gr.Button("Send comment", scale=1, size="sm", elem_id="send-comment")
+                    # fixed sentences, and store errors through markdown_text
+                    feedback = gr.Markdown("", elem_id="feedback")
+                    examples = backend.examples()
+                    if examples:
+                        gr.Examples(
+                            examples=[[e] for e in examples],
+                            inputs=[question],
+                            label="Try asking",
+                            elem_id="examples",
+                        )
+                    with gr.Accordion("Settings", open=False):
+                        max_sources = gr.Slider(
+                            1, 8, value=settings.max_sources, step=1, label="Sources to draw on"
+                        )
+                        with gr.Row():
+                            date_from = gr.DateTime(
+                                label="Published from", include_time=False, type="datetime"
+                            )
+                            date_to = gr.DateTime(
+                                label="Published until", include_time=False, type="datetime"
+                            )
 
-                def undo(display: list[dict[str, Any]], hist: list[dict[str, str]]) -> tuple[Any, Any, str]:
+                # Gradio hands a handler the request (for the signed-in user) or the like event when the
+                # parameter's annotation resolves to its class; with postponed annotations that resolution
+                # happens in this module's namespace, which has no `gr`: the classes are set explicitly.
+                def ask(
+                    question_: str,
+                    display: list[dict[str, Any]],
+                    hist: list[dict[str, str]],
+                    sources: float,
+                    after: Any,
+                    before: Any,
+                    state: Session,
+                    request: Any,
+                ) -> Iterator[Any]:
+                    yield from backend.respond(
+                        question_, display, hist, sources, after, before, state, owner_of(request)
+                    )
+
+                def listing(state: Session, request: Any) -> Any:
+                    choices = backend.conversation_choices(owner_of(request))
+                    current = state.get("conversation")
+                    return gr.Radio(
+                        choices=choices, value=current if current in dict(choices).values() else None
+                    )
+
+                def undo(
+                    display: list[dict[str, Any]], hist: list[dict[str, str]], state: Session
+                ) -> tuple[Any, Any, str, Session]:
                     last_user = max(
                         (i for i, m in enumerate(display) if m.get("role") == "user"), default=None
                     )
                     if last_user is None:
-                        return display, hist, ""
+                        return display, hist, "", state
                     text = hist[-2]["content"] if len(hist) >= 2 else ""
-                    return display[:last_user], hist[:-2], text
+                    return display[:last_user], hist[:-2], text, _kept(state, last_user)
 
                 def retry(
-                    display: list[dict[str, Any]], hist: list[dict[str, str]], *rest: Any
+                    display: list[dict[str, Any]],
+                    hist: list[dict[str, str]],
+                    sources: float,
+                    after: Any,
+                    before: Any,
+                    state: Session,
+                    request: Any,
                 ) -> Iterator[Any]:
-                    kept, kept_hist, text = undo(display, hist)
-                    yield from backend.respond(text, kept, kept_hist, *rest)
+                    kept, kept_hist, text, kept_state = undo(display, hist, state)
+                    yield from backend.respond(
+                        text, kept, kept_hist, sources, after, before, kept_state, owner_of(request)
+                    )
 
-                chatbot.undo(undo, [chatbot, history], [chatbot, history, question], api_visibility="private")
+                def start_new() -> tuple[Any, ...]:
+                    return [], [], "", new_session(), gr.Radio(value=None), "", ""
+
+                def reopen(conversation_id: str | None, request: Any) -> tuple[Any, ...]:
+                    if not conversation_id:
+                        return (gr.skip(),) * 4
+                    try:
+                        display, hist, state, thumbs = backend.open_conversation(
+                            owner_of(request), conversation_id
+                        )
+                    except ConversationError:
+                        return [], [], new_session(), "That conversation is gone."
+                    shown = gr.Chatbot(value=display, feedback_value=thumbs)  # type: ignore[arg-type]
+                    return shown, hist, state, ""
+
+                def remove(conversation_id: str | None, state: Session, request: Any) -> tuple[Any, ...]:
+                    owner = owner_of(request)
+                    if not conversation_id:
+                        return (gr.skip(),) * 4 + ("Choose a conversation to delete first.",)
+                    # already gone (deleted in another tab): the list below no longer shows it either
+                    with contextlib.suppress(ConversationError):
+                        backend.delete_conversation(owner, conversation_id)
+                    choices = backend.conversation_choices(owner)
+                    if state.get("conversation") == conversation_id:  # the open one: the chat goes too
+                        return gr.Radio(choices=choices, value=None), [], [], new_session(), "Deleted."
+                    current = state.get("conversation")
+                    kept = current if current in dict(choices).values() else None
+                    return gr.Radio(choices=choices, value=kept), gr.skip(), gr.skip(), gr.skip(), "Deleted."
+
+                def like(state: Session, note: str, liked: Any, request: Any) -> tuple[str, Session]:
+                    return backend.rate(owner_of(request), state, liked.index, liked.liked, note)
+
+                def add_comment(state: Session, note: str, request: Any) -> tuple[str, Any]:
+                    said = backend.comment(owner_of(request), state, note)
+                    return said, "" if said.startswith("Thanks") else gr.skip()
+
+                for handler in (ask, listing, retry, reopen, remove, like, add_comment):
+                    handler.__annotations__["request"] = gr.Request
+                like.__annotations__["liked"] = gr.LikeData
+
+                inputs = [question, chatbot, history, max_sources, date_from, date_to, session]
+                outputs = [chatbot, history, question, session]
+                asked = [
+                    send.click(
+                        ask,
+                        inputs,
+                        outputs,
+                        concurrency_limit=1,
+                        concurrency_id="model",
+                        api_name="ask",
+                    ),
+                    question.submit(
+                        ask,
+                        inputs,
+                        outputs,
+                        concurrency_limit=1,
+                        concurrency_id="model",
+                        api_visibility="private",
+                    ),
+                ]
+                for event in asked:  # the list shows the conversation once its first answer is stored
+                    event.then(listing, [session], [past], api_visibility="private", show_progress="hidden")
+
+                chatbot.undo(
+                    undo,
+                    [chatbot, history, session],
+                    [chatbot, history, question, session],
+                    api_visibility="private",
+                )
                 chatbot.retry(
                     retry,
-                    [chatbot, history, max_sources, date_from, date_to],
+                    [chatbot, history, max_sources, date_from, date_to, session],
                     outputs,
                     concurrency_limit=1,
                     concurrency_id="model",
                     api_visibility="private",
+                ).then(listing, [session], [past], api_visibility="private", show_progress="hidden")
+                fresh = [chatbot, history, question, session, past, comment, feedback]
+                chatbot.clear(start_new, None, fresh, api_visibility="private")
+                new_chat.click(start_new, None, fresh, api_visibility="private")
+                past.input(reopen, [past], [chatbot, history, session, feedback], api_visibility="private")
+                delete.click(
+                    remove,
+                    [past, session],
+                    [past, chatbot, history, session, feedback],
+                    api_visibility="private",
                 )
-                chatbot.clear(
-                    lambda: ([], [], ""), None, [chatbot, history, question], api_visibility="private"
+                chatbot.like(like, [session, comment], [feedback, session], api_visibility="private")
+                send_comment.click(
+                    add_comment, [session, comment], [feedback, comment], api_visibility="private"
                 )
+                demo.load(listing, [session], [past], api_visibility="private")
 
             with gr.Tab("Archive"):
                 gr.Markdown(

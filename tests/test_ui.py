@@ -145,13 +145,16 @@ def test_build_app_does_not_launch(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def extractive_app(seeded_dir: Path, embedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def extractive_app(seeded_dir: Path, embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     from assistant import Assistant
+    from assistant.conversations import ConversationStore
 
     port = free_port()
     settings = Settings(data_dir=seeded_dir, llm_backend="extractive", ui_port=port)
     bot = Assistant.from_settings(settings, embedder=embedder)
-    demo = _serve(settings, ChatBackend(settings, bot))
+    # the answers are stored as conversations: beside the test, not in the shared seeded data dir
+    store = ConversationStore(tmp_path_factory.mktemp("conversations") / "conversations.sqlite3")
+    demo = _serve(settings, ChatBackend(settings, bot, store=store))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -283,7 +286,7 @@ def test_the_model_sees_only_the_conversation_on_the_page(seeded_dir: Path, embe
         {"role": "user", "content": "Who is Suindikov?"},
         {"role": "assistant", "content": "A prosecutor."},
     ]
-    *_, (_display, history, _) = backend.respond(
+    *_, (_display, history, _, _) = backend.respond(
         "How many surgeries do they enable a year?", [], stale, 4, None, None
     )
     assert len(chat.prompts) == 1  # no condense step: the cleared page had no earlier turns
