@@ -39,10 +39,14 @@ FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def app_url(local_assistant) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def app_url(local_assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    from assistant.conversations import ConversationStore
+
     port = free_port()
     settings = local_assistant.settings.model_copy(update={"ui_port": port})
-    demo = build_app(settings, ChatBackend(settings, local_assistant))
+    # the answers are stored as conversations: beside the test, not in the shared seeded data dir
+    store = ConversationStore(tmp_path_factory.mktemp("conversations") / "conversations.sqlite3")
+    demo = build_app(settings, ChatBackend(settings, local_assistant, store=store))
     demo.queue(default_concurrency_limit=1)
     demo.launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, footer_links=[]
@@ -240,3 +244,58 @@ def test_hostile_article_strings_show_as_text_and_reach_nothing(  # type: ignore
         assert page.evaluate("window.hacked === undefined")
         page.wait_for_timeout(1000)  # time for any late fetch to arrive
     assert seen == []
+
+
+# ------------------------------------------------------------------------------ conversations and thumbs
+
+
+@pytest.fixture(scope="module")
+def conversations_app(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
+    """The extractive backend (no LLM) over a copy of the seeded archive: the conversations are stored in
+    the data dir, so not in the shared one."""
+    from assistant import Assistant
+    from assistant.settings import Settings
+
+    data_dir = tmp_path_factory.mktemp("conversations") / "data"
+    shutil.copytree(seeded_dir, data_dir)
+    port = free_port()
+    settings = Settings(data_dir=data_dir, llm_backend="extractive", ui_port=port)
+    backend = ChatBackend(settings, Assistant.from_settings(settings, embedder=embedder))
+    demo = build_app(settings, backend)
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, footer_links=[]
+    )
+    yield f"http://127.0.0.1:{port}/", backend
+    demo.close()
+
+
+def test_the_conversation_is_listed_reopened_and_thumbed_down(conversations_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, backend = conversations_app
+    question = "<b>bold</b> How many surgeries a year do the hybrid operating rooms enable?"
+    with open_page(url, tmp_path / "profile") as page:
+        ask(page, question)
+        assert "350" in page.locator("#chat").inner_text()
+        listed = page.locator("#conversations")
+        listed.get_by_text(question).wait_for(timeout=10_000)  # titled by the question, as text
+        assert listed.locator("b").count() == 0
+
+        page.fill("#feedback-comment textarea", "The count is per year, say so")
+        page.locator("#chat").get_by_role("button", name="Dislike").first.click()
+        page.locator("#feedback").get_by_text("👎 is kept").wait_for(timeout=10_000)
+        [summary] = backend.store().conversations("")
+        [turn] = backend.store().turns("", summary.id)
+        assert summary.title == question
+        assert (turn.rating, turn.comment) == (-1, "The count is per year, say so")
+        shot(page, tmp_path, "conversation-thumbed.png")
+
+        page.click("#new-conversation")
+        page.wait_for_function("document.querySelectorAll('#chat .message').length === 0", timeout=10_000)
+        listed.get_by_text(question).click()  # reopen it: the answer, its source and the thumb are back
+        page.wait_for_function("document.querySelectorAll('#chat .message').length >= 3", timeout=10_000)
+        assert "350" in page.locator("#chat").inner_text()
+        page.locator("#chat").get_by_role("button", name="Disliked").first.wait_for(timeout=10_000)
+        ask(page, "How many such surgeries are there?")  # continuing it adds a turn to the same one
+        assert backend.store().turns("", summary.id)[0].question == question
+        assert len(backend.store().turns("", summary.id)) == 2
+        assert len(backend.store().conversations("")) == 1
