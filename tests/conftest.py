@@ -43,15 +43,17 @@ def embedder():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def seeded_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
-    """A data dir holding the ingested seeds, built once per session (treat as read-only)."""
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    """A data dir holding the ingested seeds, built once per session (treat as read-only: answers stored by
+    a UI or API test belong in that test's own folder, checked at the end of the session)."""
     from assistant.settings import Settings
     from ingest import ingest_paths
 
     data_dir = tmp_path_factory.mktemp("seeded") / "data"
     report = ingest_paths([SEEDS], Settings(data_dir=data_dir), embedder=embedder)
     assert report.ok and report.new == 10
-    return data_dir
+    yield data_dir
+    assert not (data_dir / "conversations.sqlite3").exists(), "a test stored conversations in the seeded dir"
 
 
 Reply = str | Callable[[Messages], str]

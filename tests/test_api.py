@@ -17,6 +17,7 @@ import uvicorn
 
 from assistant import Assistant
 from assistant.api import ModelQueue, QueueFullError, QueueTimeoutError, create_app, text_chunks
+from assistant.conversations import ConversationStore
 from assistant.errors import ConfigError
 from assistant.settings import Settings
 from assistant.ui import ChatBackend, serve
@@ -303,6 +304,9 @@ def test_serve_runs_the_ui_and_the_api_on_one_port(
         self._ready.set()
 
     monkeypatch.setattr(ChatBackend, "start_loading", loaded)
+    # the page's answers are stored: in this test's folder, never in the session's shared seeded archive
+    store = ConversationStore.in_data_dir(tmp_path)
+    monkeypatch.setattr(ConversationStore, "in_data_dir", classmethod(lambda cls, data_dir: store))
     port = free_port()
     settings = bot.settings.model_copy(
         update={
@@ -332,6 +336,7 @@ def test_serve_runs_the_ui_and_the_api_on_one_port(
             SURGERIES, [], 4, None, None, api_name="/ask"
         )
         assert "350" in str(display[1]["content"])
+        assert [c.title for c in store.conversations("ann")] == [SURGERIES]
     finally:
         served.close()
 

@@ -131,7 +131,7 @@ def test_ui_one_day_range_includes_the_day(seeded_dir: Path, embedder) -> None: 
     backend = ChatBackend(settings, _bot(seeded_dir, embedder))
     backend._ready.set()
     day = datetime(2026, 1, 1)  # what Gradio's date-only picker gives for both ends
-    *_, (display, _, _) = backend.respond(
+    *_, (display, _, _, _) = backend.respond(
         "How many jobs will the biopharma plant create?", [], [], 5, day, day
     )
     shown = " ".join(str(m["content"]) for m in display)

@@ -22,7 +22,7 @@ Q3 = "How many regional governors and city mayors reported to the President?"
 @pytest.fixture(scope="module")
 def data_dir(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("conversations") / "data"
-    shutil.copytree(seeded_dir, target)
+    shutil.copytree(seeded_dir, target, ignore=shutil.ignore_patterns("conversations.sqlite3*"))
     return target
 
 
