@@ -353,3 +353,17 @@ def test_serve_refuses_the_api_beyond_loopback_without_keys(
             Settings(llm_backend="extractive", ui_host=host, ui_auth="ann:hunter2"), share=share, block=False
         )
     assert "hunter2" not in str(refused.value)
+
+
+def test_the_api_load_test_counts_answers_mix_ups_and_turned_away_requests(bot: Assistant) -> None:
+    """`python -m evals.load --target api` over a server whose queue holds one waiting request: six clients
+    get their own answers or a 429, never an error, a wrong answer or a hang."""
+    from evals.load import QUESTIONS, run_api_load
+    from evals.runner import EvalSet
+
+    questions = EvalSet.load(QUESTIONS).questions[:4]
+    with running(create_app(bot.settings, lambda: bot, ModelQueue(size=1, timeout=60))) as url:
+        report = run_api_load(f"{url}/v1", users=6, seconds=4, questions=questions, backend="extractive")
+    assert report.errors == [] and report.mixed_up == 0
+    assert report.served >= 6 and report.turned_away.get(429, 0) >= 1
+    assert report.slowest_turn_away_s < 5  # turned away at once, not after waiting
