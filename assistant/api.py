@@ -30,8 +30,8 @@
   sent as chunks of a few words: concatenating the content deltas gives exactly `Answer.text`, never a
   retracted draft. The final chunk carries `finish_reason: "stop"`, `usage`, `citations` and `refused`;
   `data: [DONE]` ends the stream. The price is the time to the first token: it becomes the time to the
-  whole answer (local model, README figures: 3.9 s to the first token, 4.9 s p50 / 7.3 s p95 to the
-  end, so about one second at p50); the chat UI keeps streaming the draft live.
+  whole answer (local model, README figures: 3.75 s to the first token, 5.45 s p50 / 6.74 s p95 to
+  the end, so about 1.7 s at p50); the chat UI keeps streaming the draft live.
 - **One model, one queue**: every answer, from the UI or the API, holds the `ModelQueue`'s turn. An API
   request waits for its turn in order, behind at most `api_queue_size` others; one more is answered 429
   at once (with Retry-After), one that waited `api_queue_timeout` seconds 503. The UI's answers wait in

@@ -19,7 +19,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,21 @@ def _free_port() -> int:
 def _text(message: dict[str, Any]) -> str:
     content = message["content"]
     return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+
+
+def _finish(report: LoadReport, user: Callable[[int], None], latencies: list[float]) -> LoadReport:
+    """Run `report.users` threads of `user` to the end, then add the latencies and memory to `report`."""
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(report.users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if latencies:
+        report.latency_p50_s = float(np.percentile(latencies, 50))
+        report.latency_p95_s = float(np.percentile(latencies, 95))
+    report.rss_end_mb = current_rss_mb()
+    report.peak_rss_mb = peak_rss_mb()
+    return report
 
 
 def run_load(
@@ -106,17 +121,7 @@ def run_load(
                     got = [_text(m)[:160] for m in display[:2]]
                     report.mismatches.append(f"{row['question']!r} -> {got}")
 
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if latencies:
-        report.latency_p50_s = float(np.percentile(latencies, 50))
-        report.latency_p95_s = float(np.percentile(latencies, 95))
-    report.rss_end_mb = current_rss_mb()
-    report.peak_rss_mb = peak_rss_mb()
-    return report
+    return _finish(report, user, latencies)
 
 
 def run_api_load(
@@ -173,17 +178,7 @@ def run_api_load(
                     report.mixed_up += 1
                     report.mismatches.append(f"{row['question']!r} -> {(text or '')[:160]!r}")
 
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if latencies:
-        report.latency_p50_s = float(np.percentile(latencies, 50))
-        report.latency_p95_s = float(np.percentile(latencies, 95))
-    report.rss_end_mb = current_rss_mb()
-    report.peak_rss_mb = peak_rss_mb()
-    return report
+    return _finish(report, user, latencies)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -299,3 +299,29 @@ def test_time_words_do_not_make_a_question_a_follow_up() -> None:
     assert not _FOLLOWUP.search("How many homes were built this year?")
     assert _FOLLOWUP.search("Where did he begin his career?")
     assert _FOLLOWUP.search("When was this announced?")
+
+
+def test_the_status_reads_the_ledger_only_after_ingest_saved_a_new_index(
+    seeded_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page asks for the status every second: a `stat` of the index stamp, not a ledger read each time."""
+    import os
+    import shutil
+
+    from ingest.lexical import index_dir
+    from ingest.store import PassageStore
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(seeded_dir, data_dir, ignore=shutil.ignore_patterns("conversations.sqlite3*"))
+    settings = Settings(data_dir=data_dir, llm_backend="extractive")
+    reads: list[int] = []
+    articles = PassageStore.articles
+    monkeypatch.setattr(PassageStore, "articles", lambda self: reads.append(1) or articles(self))
+    backend = ChatBackend(settings, SimpleNamespace(backend="extractive"))  # type: ignore[arg-type]
+    assert "10 articles" in backend.status() and "10 articles" in backend.status()
+    assert len(reads) == 1
+    stamp = index_dir(settings) / "stamp.json"
+    later = stamp.stat().st_mtime + 5
+    os.utime(stamp, (later, later))  # what an ingest that changed the archive does
+    assert "10 articles" in backend.status()
+    assert len(reads) == 2
