@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
+from ingest.embedding import ArchiveEmbedding
 
 from .retrieval import Hit
 from .text import content_words, numbers, sentence_spans
@@ -54,7 +54,7 @@ class RankedSentence:
 def rank_sentences(
     question: str,
     passages: Sequence[ContextPassage],
-    encode: Callable[[list[str]], np.ndarray],
+    embedder: ArchiveEmbedding,
     passage_scores: Sequence[float] | None = None,
 ) -> list[RankedSentence]:
     """Sentences of the passages, best first, scored against the question."""
@@ -64,8 +64,8 @@ def rank_sentences(
             items.append((p.n, a, b, p.text[a:b]))
     if not items:
         return []
-    vectors = encode([question] + [f"{passages[n - 1].title}: {s}" for n, _, _, s in items])
-    similarity = vectors[1:] @ vectors[0]
+    vectors = embedder.encode([f"{passages[n - 1].title}: {s}" for n, _, _, s in items])
+    similarity = vectors @ embedder.encode_queries([question])[0]
     q_words, q_numbers = content_words(question), numbers(question)
     ranked = []
     for (n, a, b, sentence), sim in zip(items, similarity, strict=True):

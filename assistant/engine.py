@@ -28,6 +28,7 @@ from .errors import AssistantError, ConfigError, GeneratorError, QuestionError
 from .generation import ChatModel
 from .generators import Evidence, Generator, build_generators
 from .grounding import Grounded, answers_the_question, ground, is_refusal, split_verdict
+from .languages import ENGLISH, Language, detect, faithful
 from .prompts import Prompts
 from .questions import is_yes_no
 from .retrieval import PER_SOURCE_FIRST, HybridRetriever, Retriever
@@ -43,6 +44,12 @@ History = Sequence[dict[str, Any]]
 _FOLLOWUP = re.compile(
     r"\b(he|she|it|its|they|them|their|his|her|hers|this|that|these|those|there|then|the same|"
     r"him|which one|what about|and the|how about)\b(?! (?:year|week|month|morning|evening|time)\b)",
+    re.IGNORECASE,
+)
+# the same in Russian and Kazakh: pronouns and "and the ...?" that lean on the conversation so far
+_FOLLOWUP_RU_KK = re.compile(
+    r"(?<![^\W_])(он|она|оно|они|его|её|ее|их|ему|ей|им|этот|эта|это|эти|тот|та|те|там|тогда|"
+    r"ол|оның|олар|оған|бұл|осы|сол|онда)(?![^\W_])",
     re.IGNORECASE,
 )
 MAX_PARTS = 3  # a question naming more sources gets the context of three
@@ -142,8 +149,11 @@ class Assistant:
         question = self._validate(question)
         date_filter = _date_filter(published_between)
         max_sources = _max_sources(max_sources)
+        language = detect(question)
         t0 = time.perf_counter()
         standalone = self._condense(question, history or [])
+        if language is not ENGLISH:  # answered and checked in English, translated back at the end
+            standalone = self._to_english(standalone)
         t_condense = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -154,7 +164,13 @@ class Assistant:
 
         if retrieval.best_dense < self.settings.min_relevance:
             yield from self._refusal(
-                question, standalone, retrieved, clock, timing, "no passage is relevant enough"
+                question,
+                standalone,
+                retrieved,
+                clock,
+                timing,
+                "no passage is relevant enough",
+                language=language,
             )
             return
         limit = max_sources or self.settings.max_sources
@@ -168,7 +184,7 @@ class Assistant:
         candidates = numbered(retrieval.hits, max(1, limit))
         if retrieval.sources:
             cover = {p.n for p in candidates if p.metadata.get("source") in retrieval.sources}
-        ranked = rank_sentences(standalone, candidates, self.retriever.embedder.encode)
+        ranked = rank_sentences(standalone, candidates, self.retriever.embedder)
         evidence = Evidence(
             standalone,
             candidates,
@@ -185,9 +201,10 @@ class Assistant:
             draft = ""
             try:
                 for delta in generator.stream(evidence):
-                    clock.mark_first()
                     draft += delta
-                    yield TextDelta(delta)
+                    if language is ENGLISH:  # another language gets the checked translation, at the end
+                        clock.mark_first()
+                        yield TextDelta(delta)
             except GeneratorError:
                 if i + 1 == len(self.generators):
                     raise
@@ -227,8 +244,15 @@ class Assistant:
         timing["generate"] = t_generate
         notes = list(grounded.notes) + notes
         if grounded.refused:
-            yield from self._refusal(question, standalone, retrieved, clock, timing, *notes, usage=usage)
+            yield from self._refusal(
+                question, standalone, retrieved, clock, timing, *notes, usage=usage, language=language
+            )
             return
+        text, answer_language = grounded.text, ENGLISH
+        if language is not ENGLISH:
+            text, answer_language = self._from_english(grounded.text, language, notes)
+            clock.mark_first()
+            yield TextDelta(text)
         citations = tuple(
             Citation(
                 n=c.n,
@@ -244,7 +268,7 @@ class Assistant:
             for c in grounded.citations
         )
         yield Answer(
-            text=grounded.text,
+            text=text,
             citations=citations,
             refused=False,
             question=question,
@@ -254,6 +278,7 @@ class Assistant:
             retrieved=retrieved,
             timings=self._timings(clock, timing, usage),
             answer_check=check,
+            language=answer_language.code,
         )
 
     # --- steps ----------------------------------------------------------------------------------------------
@@ -283,7 +308,8 @@ class Assistant:
             if isinstance(m, dict) and m.get("role") in ("user", "assistant")
         ]
         turns = [(role, text[:600]) for role, text in turns if text][-6:]
-        if not turns or not (_FOLLOWUP.search(question) or len(question.split()) <= 5):
+        leans = _FOLLOWUP.search(question) or _FOLLOWUP_RU_KK.search(question)
+        if not turns or not (leans or len(question.split()) <= 5):
             return question
         last_user = next((text for role, text in reversed(turns) if role == "user"), "")
         transcript = "\n".join(f"{role.capitalize()}: {text}" for role, text in turns)
@@ -291,6 +317,25 @@ class Assistant:
         if 3 <= len(rewritten) <= 400 and not is_refusal(rewritten, self.prompts.refusal):
             return rewritten
         return f"{last_user} {question}".strip()
+
+    def _to_english(self, question: str) -> str:
+        """The question in English for retrieval, the prompt and the guards; the question as asked when no
+        model can translate it (the multilingual embedder still finds its passages)."""
+        english = clean_question(self.generators[0].translate(question, ENGLISH.name)).strip("\"' ")
+        if 3 <= len(english) <= 2 * len(question) + 40 and detect(english) is ENGLISH:
+            return english
+        return question
+
+    def _from_english(self, text: str, language: Language, notes: list[str]) -> tuple[str, Language]:
+        """The checked English answer in `language`, when the translation keeps its markers and numbers;
+        otherwise the English answer after a note saying why."""
+        translated = self.generators[0].translate(text, language.name)
+        if faithful(text, translated) and detect(translated) is language:
+            return translated, language
+        notes.append(f"the {language.name} translation lost a marker or a number: the answer is in English")
+        if not translated:
+            return text, ENGLISH
+        return f"{language.untranslated} {text}", ENGLISH
 
     def _refusal(
         self,
@@ -301,11 +346,13 @@ class Assistant:
         timing: dict[str, float],
         *notes: str,
         usage: Any = None,
+        language: Language = ENGLISH,
     ) -> Iterator[StreamEvent]:
         clock.mark_first()
-        yield TextDelta(self.prompts.refusal)
+        refusal = language.refusal or self.prompts.refusal
+        yield TextDelta(refusal)
         yield Answer(
-            text=self.prompts.refusal,
+            text=refusal,
             citations=(),
             refused=True,
             question=question,
@@ -314,6 +361,7 @@ class Assistant:
             notes=tuple(notes),
             retrieved=retrieved,
             timings=self._timings(clock, timing, usage),
+            language=language.code,
         )
 
     @staticmethod

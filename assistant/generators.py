@@ -65,6 +65,10 @@ class Generator(ABC):
         """P(the answer answers the question from the evidence); None where this generator cannot tell."""
         return None
 
+    def translate(self, text: str, language: str) -> str:
+        """`text` in `language` (its English name); '' where this generator cannot translate."""
+        return ""
+
 
 class ModelGenerator(Generator):
     """A chat model answering from the prompt built by `Prompts`."""
@@ -102,6 +106,16 @@ class ModelGenerator(Generator):
             )
         except GeneratorError:
             return ""
+
+    def translate(self, text: str, language: str) -> str:
+        try:
+            translated = self.chat_model.complete(
+                self.prompts.translate_messages(text, language),
+                max_tokens=min(4 * self.max_tokens, 64 + 4 * len(text) // 3),
+            )
+        except GeneratorError:
+            return ""
+        return translated.strip()
 
     def check(self, evidence: Evidence, answer: str) -> float | None:
         messages = self.prompts.verify_messages(

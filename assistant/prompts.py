@@ -32,6 +32,7 @@ _TEMPLATES: dict[str, frozenset[str]] = {
     "passage.txt": frozenset({"n", "text"}),
     "condense.txt": frozenset({"history", "question"}),
     "verify.txt": frozenset({"question"}),
+    "translate.txt": frozenset({"language", "text"}),
     "refusal.txt": frozenset(),
 }
 _OPTIONAL: dict[str, frozenset[str]] = {"passage.txt": frozenset({"title", "published", "source"})}
@@ -80,6 +81,7 @@ class Prompts:
     passage: str
     condense: str
     verify: str
+    translate: str
     refusal: str
     examples: tuple[dict[str, Any], ...]
 
@@ -104,6 +106,7 @@ class Prompts:
             passage=texts["passage.txt"],
             condense=texts["condense.txt"],
             verify=texts["verify.txt"],
+            translate=texts["translate.txt"],
             refusal=refusal,
             examples=tuple(examples),
         )
@@ -151,3 +154,6 @@ class Prompts:
 
     def condense_messages(self, history: str, question: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": self.condense.format(history=history, question=question)}]
+
+    def translate_messages(self, text: str, language: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": self.translate.format(language=language, text=text)}]

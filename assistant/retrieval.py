@@ -136,6 +136,7 @@ class HybridRetriever(Retriever):
         with self._lock:
             if self._snapshot is not None and self._snapshot.mtime == saved_at(self._index_dir):
                 return self._snapshot
+            self.store.check_vector_space(self.embedder.model_id)
             records = self.store.articles()
             committed = {aid: rec.content_hash for aid, rec in records.items()}
             stamp = ledger_stamp(committed.items())
@@ -150,7 +151,7 @@ class HybridRetriever(Retriever):
 
     def warm_up(self) -> None:
         """Load the embedder and the index now rather than on the first question."""
-        self.embedder.encode(["warm up"])
+        self.embedder.encode_queries(["warm up"])
         self.snapshot()
 
     def _retrieve(self, search: Query) -> Retrieval:
@@ -165,7 +166,7 @@ class HybridRetriever(Retriever):
         date_range = search.date_filter or find_date_range(query, search.now)
 
         t0 = time.perf_counter()
-        vector = self.embedder.encode([query])[0]
+        vector = self.embedder.encode_queries([query])[0]
         t1 = time.perf_counter()
         timings.embed = t1 - t0
 

@@ -52,6 +52,7 @@ class Answer:
     retrieved: tuple[str, ...] = ()  # passage ids the retriever ranked, best first
     timings: Timings = field(default_factory=Timings)
     answer_check: float | None = None  # the model's P(the answer answers the question); None: not checked
+    language: str = "en"  # the language the answer is written in (ISO 639-1): the question's, when it could
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -25,6 +25,7 @@ Examples:
   python -m ingest seeds/
   python -m ingest ~/news --prune            # also forget articles whose files are gone
   ASSISTANT_CHROMA_HOST=127.0.0.1 python -m ingest archive/   # into a Chroma server
+  python -m ingest --reembed                 # move an archive built with another embedder to this one
 """
 
 
@@ -35,10 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="article files or folders")
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="article files or folders")
     parser.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
     parser.add_argument(
         "--wait", action="store_true", help="wait for another running ingest instead of failing"
+    )
+    parser.add_argument(
+        "--reembed",
+        action="store_true",
+        help="re-embed the whole archive with the configured embedder (ASSISTANT_EMBEDDER), e.g. after "
+        "moving from 'minilm' to 'e5'; articles and passages are kept",
+    )
+    parser.add_argument(
+        "--embedder", choices=["e5", "minilm"], help="the local embedder (ASSISTANT_EMBEDDER, default e5)"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.add_argument("--chunk-tokens", type=int, help="passage size in tokens (ASSISTANT_CHUNK_TOKENS)")
@@ -47,9 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.paths and not args.reembed:
+        parser.error("give article files or folders to read (or --reembed)")
     try:
         settings = settings_from_args(args, ArchiveSettings)
+        if args.reembed:
+            return _reembed(args, settings)
         report = ingest_paths(
             args.paths,
             settings,
@@ -69,3 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"skipped duplicate: {origin} (same text as {twin})", file=sys.stderr)
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def _reembed(args: argparse.Namespace, settings: ArchiveSettings) -> int:
+    if args.paths:
+        print("error: --reembed works on the archive as it is; ingest paths in another run", file=sys.stderr)
+        return 2
+    from .reembed import reembed
+
+    print(reembed(settings, wait=args.wait, progress=not args.quiet and sys.stderr.isatty()).summary())
+    return 0

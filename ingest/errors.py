@@ -25,6 +25,11 @@ class ArchiveDamagedError(ArchiveUnavailableError):
     """The archive's files exist but are damaged (e.g. an empty or truncated database)."""
 
 
+class EmbedderMismatchError(ArchiveUnavailableError):
+    """The archive's vectors come from another embedder than the one configured (or a re-embedding of it
+    was interrupted): searching it would compare vectors from two spaces."""
+
+
 class EmptyArchiveError(AssistantError):
     """The archive holds no passages yet; ingest articles first."""
 

@@ -224,6 +224,9 @@ def _write(
     embedded (the embedder keeps the cores busy; the writes mostly wait on Chroma). One write is in flight
     at a time and batches are written in order, so the commit order is unchanged; a failed write stops the
     run before the next batch is submitted. The progress bar moves with every batch."""
+    if store.vector_space() is None:  # an empty archive takes the embedder's space
+        store.record_vector_space(embedder.model_id)
+    store.check_vector_space(embedder.model_id)
     total = sum(len(passages) for _, passages in articles)
     bar = tqdm(total=total, desc="embedding", unit="passage", disable=not progress)
     pending: Future[None] | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +45,12 @@ class ArchiveSettings(BaseSettings):
         le=1024,
         description="Passages per call of the local ONNX embedder: on 2 CPU cores 4 runs ~20% faster than "
         "32 and bigger batches cost memory (128: 5 GB); the remote embedder sends at least 64 per request.",
+    )
+    embedder: Literal["e5", "minilm"] = Field(
+        "e5",
+        description="The local embedder: 'e5' (multilingual-e5-small: English, Russian and Kazakh questions "
+        "and articles) or 'minilm' (all-MiniLM-L6-v2: English only, ~4x faster to ingest). An archive keeps "
+        "the embedder it was built with; `python -m ingest --reembed` moves it to another.",
     )
     embed_threads: int = Field(default_factory=cores, ge=1)
     embed_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint (optional).")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchiveDamagedError, ArchiveUnavailableError
+from .errors import ArchiveDamagedError, ArchiveUnavailableError, EmbedderMismatchError
 from .settings import ArchiveSettings
 
 _PAGE = 2000
@@ -78,6 +78,11 @@ class ArticleRecord:
             "origin": self.origin,
             "passages": self.passages,
         }
+
+
+_VECTOR_SPACE = "embedder"
+LEGACY_VECTOR_SPACE = "all-MiniLM-L6-v2-onnx-int8"  # archives from before the record were all MiniLM
+REEMBEDDING = "re-embedding for "
 
 
 def _client(settings: ArchiveSettings) -> tuple[Any, tempfile.TemporaryDirectory[str] | None]:
@@ -178,6 +183,7 @@ class PassageStore:
         self.settings = settings
         self._lock = threading.Lock()
         self._handles: tuple[Any, Any] | None = None
+        self._client: Any = None
         self._read_only_copy: tempfile.TemporaryDirectory[str] | None = None
 
     @property
@@ -200,6 +206,7 @@ class PassageStore:
         with self._lock:
             if self._handles is None:
                 client, self._read_only_copy = _client(self.settings)
+                self._client = client
                 name = self.settings.collection
                 try:
                     passages = _open_collection(client, name, {"hnsw:space": "cosine"})
@@ -208,6 +215,56 @@ class PassageStore:
                     raise ArchiveUnavailableError(f"{self.location} is unreachable: {exc}") from exc
                 self._handles = (passages, ledger)
             return self._handles
+
+    # --- the vector space ---------------------------------------------------------------------------------
+    def vector_space(self) -> str | None:
+        """The embedder the archive's vectors come from, as recorded in the passages collection (read afresh:
+        another process may have re-embedded it). An archive from before the record holds MiniLM vectors
+        if it holds any; an empty archive has none (None)."""
+
+        def run() -> str | None:
+            self._collections()
+            fresh = self._client.get_collection(self.settings.collection, embedding_function=None)
+            recorded = (fresh.metadata or {}).get(_VECTOR_SPACE)
+            if recorded:
+                return str(recorded)
+            return LEGACY_VECTOR_SPACE if fresh.count() else None
+
+        return self._call("collection metadata", run)
+
+    def record_vector_space(self, model_id: str) -> None:
+        """Record which embedder made the archive's vectors (`REEMBEDDING` + id while a migration runs)."""
+        self._writable()
+        self._call(
+            "collection metadata",
+            lambda: self._collections()[0].modify(metadata={_VECTOR_SPACE: model_id}),
+        )
+
+    def check_vector_space(self, model_id: str) -> None:
+        """Raise `EmbedderMismatchError` unless the archive's vectors (if any) come from `model_id`."""
+        recorded = self.vector_space()
+        if recorded is None or recorded == model_id:
+            return
+        if recorded.startswith(REEMBEDDING):
+            raise EmbedderMismatchError(
+                f"the archive in {self.location} is half re-embedded (for {recorded[len(REEMBEDDING) :]}): "
+                "run `python -m ingest --reembed` to finish it"
+            )
+        raise EmbedderMismatchError(
+            f"the archive in {self.location} was embedded with {recorded}, but the assistant is set to "
+            f"use {model_id}: their vectors cannot be compared. Run `python -m ingest --reembed` once to "
+            "re-embed the archive (its articles and passages are kept), or set ASSISTANT_EMBEDDER to the "
+            "embedder it was built with"
+        )
+
+    def update_vectors(self, ids: Sequence[str], embeddings: Any) -> None:
+        """Replace the vectors of stored passages (a re-embedding); text and metadata are kept."""
+        if ids:
+            self._writable()
+            self._call(
+                "update",
+                lambda: self._collections()[0].update(ids=list(ids), embeddings=embeddings),
+            )
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one Chroma call; connection trouble becomes ArchiveUnavailableError and drops the handles

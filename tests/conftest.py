@@ -34,10 +34,10 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
-    """The real embedder, loaded once."""
-    from ingest.embedding import MiniLMEmbedding
+    """The real default embedder (multilingual e5), loaded once."""
+    from ingest.embedding import E5Embedding
 
-    model = MiniLMEmbedding(threads=os.cpu_count() or 1)
+    model = E5Embedding(threads=os.cpu_count() or 1)
     model.encode(["warm up"])
     return model
 

@@ -132,7 +132,7 @@ def test_a_fact_stated_once_reaches_the_excerpt_at_the_default_budget(
     assert len(stating) == 1, "the test needs a fact that exactly one candidate passage states"
     out = with_excerpts(
         candidates,
-        rank_sentences(question, candidates, embedder.encode),
+        rank_sentences(question, candidates, embedder),
         settings.context_tokens,
         count_tokens,
     )
