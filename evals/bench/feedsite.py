@@ -12,7 +12,7 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -159,7 +159,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(port: int) -> Iterator[Site]:
+def serve(port: int) -> Generator[Site, None, None]:
     """Run a `Site` on 127.0.0.1:`port` in a thread until the generator is closed."""
     site = Site(port)
     server = ThreadingHTTPServer(("127.0.0.1", port), _handler(site))
