@@ -61,6 +61,17 @@ class Settings(ArchiveSettings):
     ui_max_upload_mb: float = Field(10.0, gt=0)
     ui_max_upload_files: int = Field(20, ge=1)
 
+    # --- feeds the server polls (see `assistant.ui_feeds`) -----------------------------------------------
+    feeds: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Feed or page URLs the server polls, comma separated (beside those added in the UI).",
+    )
+    feed_interval: float = Field(
+        900.0,
+        ge=10,
+        description="Seconds between the server's polls of the feeds (from one start to the next).",
+    )
+
     # --- OpenAI-compatible API (served beside the UI, see `assistant.api`) ---------------------------------
     api_enabled: bool = Field(True, description="Serve the API under /v1 beside the chat UI.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
@@ -83,7 +94,15 @@ class Settings(ArchiveSettings):
             return None
         return value
 
-    @field_validator("ui_auth", "api_keys", mode="before")
+    @field_validator("feeds")
+    @classmethod
+    def _check_feeds(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.lower().startswith(("http://", "https://")):
+                raise ValueError(f"ASSISTANT_FEEDS takes http(s) URLs separated by commas, not {url!r}")
+        return value
+
+    @field_validator("ui_auth", "api_keys", "feeds", mode="before")
     @classmethod
     def _split_auth(cls, value: object) -> object:
         if isinstance(value, str):

@@ -39,6 +39,7 @@ from .engine import Assistant
 from .errors import AssistantError, ConfigError
 from .settings import Settings
 from .types import Answer, Citation, TextDelta, Timings
+from .ui_feeds import FEED_COLUMNS, FeedPoller
 from .ui_login import LoginAttempts, LoginThrottle
 from .ui_uploads import UploadError, safe_upload_name, store_upload
 
@@ -173,6 +174,7 @@ class ChatBackend:
         self._error: str | None = None
         self._lock = threading.Lock()
         self._articles: tuple[float, int] | None = None  # (when the index was saved, articles then)
+        self.feeds = FeedPoller(settings)  # the feeds followed; serve() starts polling them
         if assistant is not None:
             self._ready.set()
 
@@ -751,6 +753,45 @@ def build_app(settings: Settings, backend: ChatBackend | None = None) -> Any:
                     api_name="add_articles",
                 )
 
+                with gr.Accordion("Feeds", open=True):
+                    gr.Markdown(
+                        "RSS/Atom feeds and article pages the server polls every "
+                        f"{settings.feed_interval:g} s; new items become answerable as they arrive. "
+                        "Removing a feed keeps its articles."
+                    )
+                    feed_table = gr.Dataframe(
+                        value=backend.feeds.rows,
+                        headers=FEED_COLUMNS,
+                        datatype=["str", "str", "str", "str", "number"],
+                        interactive=False,
+                        wrap=True,
+                        elem_id="feeds",
+                    )
+                    feed_url = gr.Textbox(
+                        label="Feed or page URL", placeholder="https://…", elem_id="feed-url"
+                    )
+                    with gr.Row():
+                        follow = gr.Button("Add feed", variant="primary", elem_id="add-feed")
+                        unfollow = gr.Button("Remove feed", elem_id="remove-feed")
+                    feed_result = gr.Textbox(label="Feeds", interactive=False, lines=1, elem_id="feed-result")
+
+                def add_feed(url: str) -> tuple[str, Any, Any]:
+                    message = backend.feeds.add(url)
+                    return message, backend.feeds.rows(), backend.articles_table()
+
+                def remove_feed(url: str) -> tuple[str, Any]:
+                    return backend.feeds.remove(url), backend.feeds.rows()
+
+                follow.click(
+                    add_feed,
+                    [feed_url],
+                    [feed_result, feed_table, table],
+                    concurrency_limit=1,
+                    concurrency_id="ingest",
+                    api_name="add_feed",
+                )
+                unfollow.click(remove_feed, [feed_url], [feed_result, feed_table], api_name="remove_feed")
+
         timer = gr.Timer(1.0)
         timer.tick(lambda: backend.status(), None, status, api_visibility="private", show_progress="hidden")
         demo.load(backend.start_loading, None, None, api_visibility="private")
@@ -766,6 +807,7 @@ class Served:
         self.server = server
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         self.share_url: str | None = None
+        self.feeds: FeedPoller | None = None  # stopped by close()
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 60.0) -> None:
@@ -788,6 +830,8 @@ class Served:
 
     def close(self) -> None:
         self.server.should_exit = True
+        if self.feeds is not None:
+            self.feeds.stop()
         if self._thread is not None:
             self._thread.join(10)
 
@@ -817,6 +861,7 @@ def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Ser
         )
     backend = ChatBackend(settings, queue=ModelQueue(settings.api_queue_size, settings.api_queue_timeout))
     backend.start_loading()
+    backend.feeds.start()  # polls ASSISTANT_FEEDS and the feeds added in the UI
     demo = build_app(settings, backend)
     demo.queue(default_concurrency_limit=1, max_size=64)
     app = (
@@ -851,6 +896,7 @@ def serve(settings: Settings, *, share: bool = False, block: bool = True) -> Ser
     )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     served = Served(app, demo, server, host, port)
+    served.feeds = backend.feeds
     served.start()
     api = f" · API {served.url}/v1" if settings.api_enabled else ""
     print(f"News Assistant on {served.url}{api}", file=sys.stderr, flush=True)

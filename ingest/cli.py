@@ -1,4 +1,4 @@
-"""`python -m ingest PATH...`: read articles from files and folders into the archive."""
+"""`python -m ingest PATH_OR_URL...`: read articles from files, folders, feeds and pages into the archive."""
 
 from __future__ import annotations
 
@@ -6,24 +6,42 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import AssistantError
-from .pipeline import ingest_paths
+from .pipeline import IngestReport, ingest_paths
 from .settings import ArchiveSettings, add_archive_flags, settings_from_args
+from .web import is_web_url
+
+if TYPE_CHECKING:
+    from .sync import SyncReport
 
 _EPILOG = """\
-Formats: .txt (plain articles and the Qazinform feed format), .md (a '# Title' heading, optional
+Files: .txt (plain articles and the Qazinform feed format), .md (a '# Title' heading, optional
 'Source:', 'Published:', 'URL:' lines), .html/.htm (article text extracted with trafilatura) and
 .jsonl (one JSON object a line: title, text, optional published, source, url, id).
 
 An article is known by its file's absolute path (plus its position in a feed or .jsonl). Unchanged
 articles are skipped by content hash, changed ones have their passages replaced, copies of archived
 articles are skipped, near-constant (repetitive) articles are refused, and a killed run is completed by
-the next one. Exit status: 0 all good, 1 some files or records failed, 2 nothing ran.
+the next one.
+
+URLs: an RSS or Atom feed (each item is an article: its page's text, or the item's own content when the
+page cannot be fetched; source = the feed's title) or an article page. A feed item is known by its GUID
+(else its link). Feeds are fetched conditionally (ETag / Last-Modified): an unchanged feed costs one
+request answered 304, and unchanged items are not fetched again. Items that leave a feed stay in the
+archive; --prune forgets them (only those of the feeds given). A feed or page that fails is reported
+with the reason and the others go on. Limits: ASSISTANT_FEED_TIMEOUT (20 s), ASSISTANT_FEED_MAX_MB (5),
+ASSISTANT_FEED_MAX_ITEMS (100), ASSISTANT_FEED_CONCURRENCY (4), ASSISTANT_FEED_RETRIES (2),
+ASSISTANT_FEED_USER_AGENT; XML declaring entities (billion laughs, external entities) is refused.
+
+Exit status: 0 all good, 1 some files, records, feeds or items failed, 2 nothing ran.
 
 Examples:
   python -m ingest seeds/
   python -m ingest ~/news --prune            # also forget articles whose files are gone
+  python -m ingest https://example.org/feed.xml https://example.org/news/some-article.html
+  python -m ingest --feeds feeds.txt --watch 900    # poll the feeds every 15 minutes (Ctrl-C stops)
   ASSISTANT_CHROMA_HOST=127.0.0.1 python -m ingest archive/   # into a Chroma server
   python -m ingest --reembed                 # move an archive built with another embedder to this one
 """
@@ -32,12 +50,19 @@ Examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
-        description="Read news articles into the assistant's archive (passages embedded into Chroma).",
+        description="Read news articles into the assistant's archive (passages embedded into Chroma) from "
+        "files, folders, RSS/Atom feeds and article pages.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="article files or folders")
-    parser.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
+    parser.add_argument(
+        "sources", nargs="*", metavar="PATH_OR_URL", help="article files or folders, feed or page URLs"
+    )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="forget articles whose files are gone, and items that left the feeds given",
+    )
     parser.add_argument(
         "--wait", action="store_true", help="wait for another running ingest instead of failing"
     )
@@ -52,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.add_argument("--chunk-tokens", type=int, help="passage size in tokens (ASSISTANT_CHUNK_TOKENS)")
+    web = parser.add_argument_group("feeds and pages (flags override ASSISTANT_FEED_* variables)")
+    web.add_argument(
+        "--feeds", type=Path, metavar="FILE", help="a file of feed or page URLs, one a line, '#' comments"
+    )
+    web.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="keep polling the feeds every SECONDS (files are read once); Ctrl-C stops",
+    )
+    web.add_argument("--feed-timeout", type=float, metavar="S", help="seconds per response (default 20)")
+    web.add_argument("--feed-max-mb", type=float, metavar="MB", help="largest response (default 5)")
+    web.add_argument("--feed-max-items", type=int, metavar="N", help="most items per feed (default 100)")
+    web.add_argument("--feed-concurrency", type=int, metavar="N", help="feeds fetched at once (default 4)")
+    web.add_argument("--feed-retries", type=int, metavar="N", help="retries of failed requests (default 2)")
     add_archive_flags(parser)
     return parser
 
@@ -59,37 +99,84 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.paths and not args.reembed:
-        parser.error("give article files or folders to read (or --reembed)")
+    if args.watch is not None and args.watch <= 0:
+        parser.error("--watch wants a number of seconds above 0")
+    paths = [Path(s) for s in args.sources if not is_web_url(s)]
+    urls = [s for s in args.sources if is_web_url(s)]
+    progress = not args.quiet and sys.stderr.isatty()
+    ok = True
     try:
-        settings = settings_from_args(args, ArchiveSettings)
         if args.reembed:
-            return _reembed(args, settings)
-        report = ingest_paths(
-            args.paths,
-            settings,
-            prune=args.prune,
-            wait=args.wait,
-            progress=not args.quiet and sys.stderr.isatty(),
-        )
+            if args.sources or args.feeds or args.watch:
+                parser.error("--reembed works on the archive as it is: read sources in another run")
+            return _reembed(args, settings_from_args(args, ArchiveSettings))
+        if args.feeds is not None:
+            from .sync import read_feeds_file
+
+            urls += read_feeds_file(args.feeds)
+        if not paths and not urls:
+            parser.error("nothing to read: give files, folders or URLs (or --feeds FILE, or --reembed)")
+        if args.watch is not None and not urls:
+            parser.error("--watch polls feeds: give feed URLs or --feeds FILE")
+        settings = settings_from_args(args, ArchiveSettings)
+        if paths:
+            report = ingest_paths(paths, settings, prune=args.prune, wait=args.wait, progress=progress)
+            _print_ingest(report)
+            ok = report.ok
+        if urls and args.watch is None:
+            from .sync import sync_sources
+
+            synced = sync_sources(urls, settings, prune=args.prune, wait=args.wait, progress=progress)
+            _print_sync(synced)
+            ok = ok and synced.ok
+        elif urls:
+            return _watch(urls, settings, args, progress, ok)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: committed articles are kept; run again to finish", file=sys.stderr)
         return 130
+    return 0 if ok else 1
+
+
+def _watch(
+    urls: list[str], settings: ArchiveSettings, args: argparse.Namespace, progress: bool, ok: bool
+) -> int:
+    """Poll until Ctrl-C; the exit status is that of the files and the last round."""
+    from .sync import watch
+
+    last: list[SyncReport] = []
+
+    def show(report: SyncReport) -> None:
+        last[:] = [report]
+        _print_sync(report)
+        print(f"next poll in {args.watch:g} s (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    try:
+        watch(urls, settings, args.watch, on_report=show, prune=args.prune, progress=progress)
+    except KeyboardInterrupt:
+        print("stopped watching", file=sys.stderr)
+    return 0 if ok and all(r.ok for r in last) else 1
+
+
+def _print_ingest(report: IngestReport) -> None:
     for name, reason in report.failed:
         print(f"failed: {name}: {reason}", file=sys.stderr)
     for origin, twin in report.duplicates:
         print(f"skipped duplicate: {origin} (same text as {twin})", file=sys.stderr)
-    print(report.summary())
-    return 0 if report.ok else 1
+    print(report.summary(), flush=True)
+
+
+def _print_sync(report: SyncReport) -> None:
+    for source in report.sources:
+        for origin, why in source.fallbacks:
+            print(f"used the feed's text: {origin}: {why}", file=sys.stderr)
+    _print_ingest(report.ingest)
+    print(report.summary().split("\n", 1)[0], flush=True)
 
 
 def _reembed(args: argparse.Namespace, settings: ArchiveSettings) -> int:
-    if args.paths:
-        print("error: --reembed works on the archive as it is; ingest paths in another run", file=sys.stderr)
-        return 2
     from .reembed import reembed
 
     print(reembed(settings, wait=args.wait, progress=not args.quiet and sys.stderr.isatty()).summary())

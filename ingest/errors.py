@@ -44,3 +44,40 @@ class IngestError(AssistantError):
 
 class IngestLockedError(IngestError):
     """Another ingest holds the lock on this data dir."""
+
+
+class FetchError(AssistantError):
+    """A feed or page could not be fetched or used; the message names the URL and what to do."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class FetchTimeoutError(FetchError):
+    """The server did not answer, or sent its response too slowly, within the time allowed."""
+
+
+class ResponseTooLargeError(FetchError):
+    """The response is larger than the size allowed (ASSISTANT_FEED_MAX_MB)."""
+
+
+class NotTextError(FetchError):
+    """The response is binary or of a type that is neither a feed nor an HTML page."""
+
+
+class RedirectLoopError(FetchError):
+    """The URL redirects in a loop, or through too many hops."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status (after the retries allowed)."""
+
+
+class UnsafeFeedError(FetchError):
+    """The XML declares entities or external references (entity expansion, external-entity attacks)."""
+
+
+class FeedParseError(FetchError):
+    """The response is not a well-formed RSS or Atom feed."""

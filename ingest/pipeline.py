@@ -165,6 +165,42 @@ def ingest_paths(
     return report
 
 
+def store_articles(
+    read: Sequence[ReadArticle],
+    settings: ArchiveSettings,
+    *,
+    forget: set[str] | frozenset[str] = frozenset(),
+    report: IngestReport | None = None,
+    progress: bool = False,
+    store: PassageStore | None = None,
+    embedder: Embedder | None = None,
+) -> IngestReport:
+    """Plan, embed and commit articles read elsewhere (feeds and pages: `ingest.sync`), then forget the
+    ledger ids in `forget` (pruned items), as `ingest_paths` does for files. The caller holds the ingest
+    lock. Nothing is opened when there is nothing to do."""
+    report = report if report is not None else IngestReport()
+    if not read and not forget:
+        return report
+    store = store or PassageStore(settings)
+    ledger = store.articles()
+    gone = set(forget) & set(ledger)
+    with tqdm(desc="splitting", unit="article", disable=not progress, leave=False) as bar:
+        plan = make_plan(list(read), ledger, gone, _splitter(settings, bar))
+    _count(plan, report)
+    if plan.write:
+        if embedder is None:
+            from .embedding import build_embedder
+
+            embedder = build_embedder(settings)
+        _write(plan.write, store, embedder, report, progress)
+    for article_id in [*plan.retire, *sorted(gone)]:  # only once what replaces them is committed
+        store.forget_article(article_id)
+    report.pruned += len(gone)
+    if plan.write or plan.retire or gone:
+        rebuild_lexical_index(store, index_dir(settings))
+    return report
+
+
 def _read_all(
     files: list[FoundFile], settings: ArchiveSettings, report: IngestReport, progress: bool
 ) -> tuple[list[ReadArticle], set[str]]:

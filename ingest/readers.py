@@ -531,6 +531,18 @@ def _read_markdown(text: str, origin: str) -> Article:
 # ----------------------------------------------------------------------------------------- .html
 
 
+def read_html(html: str, origin: str) -> Article:
+    """The article of an HTML page (a file's or one fetched from the web); `ReadError` when it holds none."""
+    return _storable_one(_read_html(html, origin))
+
+
+def _storable_one(article: Article) -> Article:
+    result = _storable(ReadResult([article]))
+    if not result.articles:
+        raise ReadError(result.problems[0])
+    return article
+
+
 def _read_html(html: str, origin: str) -> Article:
     """Main text and metadata by trafilatura; scripts, styles, navigation and comments are left out."""
     import trafilatura  # slow to import; only HTML needs it

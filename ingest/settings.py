@@ -56,6 +56,22 @@ class ArchiveSettings(BaseSettings):
     embed_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint (optional).")
     embed_model: str = Field("all-MiniLM-L6-v2", description="Model name sent to the remote embedder.")
 
+    # --- feeds and pages (`python -m ingest URL...`) ----------------------------------------------------
+    feed_timeout: float = Field(
+        20.0, gt=0, le=600, description="Seconds a feed or page may take, from connecting to its last byte."
+    )
+    feed_max_mb: float = Field(5.0, gt=0, le=200, description="Larger feeds and pages are refused.")
+    feed_max_items: int = Field(100, ge=1, le=10_000, description="Most items taken from one feed.")
+    feed_concurrency: int = Field(4, ge=1, le=32, description="Feeds fetched at once.")
+    feed_retries: int = Field(
+        2, ge=0, le=10, description="Retries, with backoff, of a request that failed to connect or got a 5xx."
+    )
+    feed_user_agent: str = Field(
+        "news-assistant/0.1 (feed reader; +https://github.com/news-assistant)",
+        min_length=1,
+        description="User-Agent of every request.",
+    )
+
     @model_validator(mode="after")
     def _check_overlap(self) -> ArchiveSettings:
         if self.chunk_overlap >= self.chunk_tokens:

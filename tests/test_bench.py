@@ -157,6 +157,22 @@ def test_retrieval_section_tiny(tmp_path: Path, embedder) -> None:  # type: igno
     assert list(tmp_path.iterdir()) == []  # the temporary data dir is gone
 
 
+def test_feeds_section_small(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from evals.bench.feeds import feeds_section, render_feeds
+
+    result = feeds_section(feeds=3, items=4, new_items=5, workdir=tmp_path, embedder=embedder)
+    first, poll, added = result["first_sync"], result["unchanged_poll"], result["new_items"]
+    assert (first["new"], first["failed"], first["requests"]) == (12, 0, 3 + 12)  # the feeds and each page
+    assert first["passages"] >= 12 and first["articles_per_s"] > 0
+    assert (poll["requests"], poll["answered_304"], poll["passages_written"]) == (3, 3, 0)
+    assert poll["bare_conditional_requests_s"] > 0 and poll["seconds"] > 0
+    assert (added["new"], added["unchanged"], added["failed"]) == (5, 0, 0)
+    assert added["requests"] == added["requests_seen"] == 3 + 5  # the feeds and only the new pages
+    text = render_feeds(result)
+    assert "3 feeds x 4 items" in text and "3 of 3 requests answered 304" in text and "5 new items" in text
+    assert list(tmp_path.iterdir()) == []  # the temporary data dir is gone
+
+
 def test_stock_retriever_reads_the_collection_the_default_ingestion_built(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     from assistant.settings import Settings
     from evals.baseline import ingest_default

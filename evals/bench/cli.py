@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .answers import answers_section, render_answers
+from .feeds import feeds_section, render_feeds
 from .ingest import ingest_section, render_ingest
 from .measure import ROOT, run_child
 from .retrieval import render_retrieval, retrieval_section
@@ -24,12 +25,13 @@ from .versus import render_versus, versus_section
 __all__ = ["RENDER", "SECTIONS", "build_parser", "main", "run_section", "save"]
 
 DEFAULT_OUT = ROOT / "evals" / "bench-results.json"
-SECTIONS = ("ingest", "retrieval", "answers", "versus")
+SECTIONS = ("ingest", "retrieval", "answers", "versus", "feeds")
 RENDER: dict[str, Callable[[dict[str, Any]], str]] = {
     "ingest": render_ingest,
     "retrieval": render_retrieval,
     "answers": render_answers,
     "versus": render_versus,
+    "feeds": render_feeds,
 }
 
 
@@ -39,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Speed benchmarks: tables on stdout, every figure in a JSON file (merged by section).",
         epilog="Examples:\n  python -m evals.bench ingest --articles 200\n"
         "  python -m evals.bench retrieval --sizes 1000 --queries 10\n"
-        "  python -m evals.bench answers --limit 3\n  python -m evals.bench all",
+        "  python -m evals.bench answers --limit 3\n  python -m evals.bench feeds --feeds 20 --items 10\n"
+        "  python -m evals.bench all",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("section", choices=[*SECTIONS, "all"])
@@ -65,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answers: assemble the model into an empty cache, so the first cold start includes it",
     )
+    parser.add_argument(
+        "--feeds", type=int, default=200, help="feeds: feeds served from 127.0.0.1 (default 200)"
+    )
+    parser.add_argument("--items", type=int, default=50, help="feeds: items per feed (default 50)")
+    parser.add_argument(
+        "--new-items", type=int, default=10, help="feeds: new items timed after the first sync (default 10)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic archives (default 0)")
     parser.add_argument(
         "--out",
@@ -82,6 +92,8 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return ingest_section(args.articles, args.seed, workdir=args.workdir)
     if name == "retrieval":
         return retrieval_section(args.sizes, args.queries, args.warmup, args.seed, workdir=args.workdir)
+    if name == "feeds":
+        return feeds_section(args.feeds, args.items, args.new_items, args.seed, workdir=args.workdir)
     if name == "versus":
         return versus_section(args.limit, workdir=args.workdir)
     return answers_section(args.limit, args.fresh_model_cache, workdir=args.workdir)
@@ -106,6 +118,7 @@ def forwarded(args: argparse.Namespace) -> list[str]:
     """The options of `args` as command-line flags for a child running one section."""
     out = ["--articles", str(args.articles), "--sizes", *map(str, args.sizes)]
     out += ["--queries", str(args.queries), "--warmup", str(args.warmup), "--seed", str(args.seed)]
+    out += ["--feeds", str(args.feeds), "--items", str(args.items), "--new-items", str(args.new_items)]
     if args.limit is not None:
         out += ["--limit", str(args.limit)]
     if args.fresh_model_cache:
