@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
-from .text import marker_numbers
+from .text import marker_numbers, names
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _KAZAKH_CYRILLIC = re.compile(r"[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
 # letters of the 2021 Kazakh Latin alphabet that English never uses, and Kazakh words written in it
-_KAZAKH_LATIN = re.compile(r"[ǵńúıýǴŃÚÝ]|\b(?:qansha|qaı|qashan|kim|nege|qalaı|jyl|bolady|jáne)\b", re.I)
+_KAZAKH_LATIN_LETTERS = re.compile("[ǵńúıýǴŃÚÝ]")  # case-sensitive: under IGNORECASE "ı" matches "i"
+_KAZAKH_LATIN_WORDS = re.compile(r"\b(?:qansha|qaı|qashan|kim|nege|qalaı|jyl\w*|bolady|jáne)\b", re.I)
 
 
 def detect(text: str) -> Language:
@@ -56,7 +58,7 @@ def detect(text: str) -> Language:
     latin = len(_LATIN.findall(text))
     if cyrillic > latin:
         return KAZAKH if _KAZAKH_CYRILLIC.search(text) else RUSSIAN
-    if latin and len(_KAZAKH_LATIN.findall(text)) >= 2:
+    if latin and len(_KAZAKH_LATIN_LETTERS.findall(text)) + len(_KAZAKH_LATIN_WORDS.findall(text)) >= 2:
         return KAZAKH
     return ENGLISH
 
@@ -78,11 +80,50 @@ def _values(text: str) -> Counter[str]:
     return found
 
 
+# Capitalised words that name a role or a kind of body rather than someone: translated, not transliterated
+_TITLES = frozenset(
+    "president prime minister ministry deputy head state government governor mayor akim chairman chair "
+    "committee council agency center centre department office national republic region city district "
+    "parliament senate mazhilis university hospital company bank fund zone special economic international "
+    "january february march april may june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+_LATIN_OF = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюяәғқңөұүһі",
+        "a b v g d e e zh z i y k l m n o p r s t u f kh ts ch sh shch  y  e yu ya a g k n o u u h i".split(
+            " "
+        ),
+        strict=True,
+    )
+)
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+def _latin(word: str) -> str:
+    return "".join(_LATIN_OF.get(c, c) for c in word.lower())
+
+
+def _keeps_name(name: str, words: set[str]) -> bool:
+    """The name is in the translation as written, or transliterated (Bektenov: Бектенов)."""
+    if name in words:
+        return True
+    return any(
+        SequenceMatcher(None, name, _latin(w)).ratio() >= 0.75
+        for w in words
+        if w[:1] == name[:1] or _latin(w)[:1] == name[:1]
+    )
+
+
 def faithful(source: str, translation: str) -> bool:
-    """True when `translation` keeps the markers and the numbers of `source`: the same [n] markers the
-    same number of times, and the same numbers (as values)."""
+    """True when `translation` keeps what the checks verified in `source`: the same [n] markers the same
+    number of times, the same numbers (as values), and every name of a person, place or body (as written
+    or transliterated from Cyrillic)."""
     if not translation.strip():
         return False
     if Counter(marker_numbers(source)) != Counter(marker_numbers(translation)):
         return False
-    return set(_values(source)) == set(_values(translation))
+    if set(_values(source)) != set(_values(translation)):
+        return False
+    words = {w.lower() for w in _WORDS.findall(translation)}
+    return all(_keeps_name(name, words) for name in names(source) - _TITLES)
