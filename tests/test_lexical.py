@@ -48,7 +48,7 @@ def expected_ids(arts: list[ArticlePassages]) -> set[str]:
 def test_a_passage_scores_the_same_in_a_small_segment_as_in_the_base(tmp_path: Path) -> None:
     arts = articles(400)
     whole = build_segments(tmp_path / "whole", arts)
-    split = build_segments(tmp_path / "split", arts[:380])
+    split: LexicalIndex | None = build_segments(tmp_path / "split", arts[:380])
     split = update_lexical_index(tmp_path / "split", arts[380:])
     assert split is not None and len(split.segments) == 2 and len(whole.segments) == 1
     late = expected_ids(arts[380:])
@@ -69,8 +69,10 @@ def test_a_passage_scores_the_same_in_a_small_segment_as_in_the_base(tmp_path: P
 def test_add_replace_delete_and_the_committed_articles(tmp_path: Path) -> None:
     directory = tmp_path / "bm25"
     arts = articles(50)
-    index = build_segments(directory, arts)
-    assert len(index) == sum(len(a.passages) for a in arts) and len(index.committed) == 50
+    index: LexicalIndex | None = build_segments(directory, arts)
+    assert (
+        index is not None and len(index) == sum(len(a.passages) for a in arts) and len(index.committed) == 50
+    )
     assert index.stamp == fingerprint((a.article_id, a.content_hash) for a in arts)
 
     changed = ArticlePassages("a00003", "new3", "Wire", [("a00003:new3:0", "a zebra crossing opened", 7)])
@@ -137,7 +139,7 @@ def test_a_merge_gives_the_scores_of_a_fresh_build(tmp_path: Path, monkeypatch: 
 
 
 def test_a_date_mask_and_k(tmp_path: Path) -> None:
-    index = build_segments(tmp_path / "bm25", articles(60))
+    index: LexicalIndex | None = build_segments(tmp_path / "bm25", articles(60))
     late = articles(10, seed=3, start=60)
     index = update_lexical_index(tmp_path / "bm25", late)
     assert index is not None

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ for line in sys.stdin:
 """
 
 
-def _ask(reader: subprocess.Popen[str], query: str) -> dict[str, object]:
+def _ask(reader: subprocess.Popen[str], query: str) -> dict[str, Any]:
     assert reader.stdin is not None and reader.stdout is not None
     reader.stdin.write(query + "\n")
     reader.stdin.flush()
@@ -95,7 +96,7 @@ def test_processes_sharing_a_chroma_server_see_an_ingest_without_restart(
     try:
         for reader in readers:
             assert reader.stdout is not None and json.loads(reader.stdout.readline())["ready"]
-            assert not any("quokka" in t for t in _ask(reader, "quokka census")["texts"])  # type: ignore[union-attr]
+            assert not any("quokka" in t for t in _ask(reader, "quokka census")["texts"])
 
         settings = Settings(data_dir=data, chroma_host="127.0.0.1", chroma_port=port)
 
@@ -113,7 +114,7 @@ def test_processes_sharing_a_chroma_server_see_an_ingest_without_restart(
         expected = committed_passages()
         for reader in readers:
             seen = _ask(reader, "quokka census")
-            assert "12,000 quokkas" in seen["texts"][0]  # type: ignore[index]
+            assert "12,000 quokkas" in seen["texts"][0]
             assert seen["ids"] == expected and seen["articles"] == 11
 
         story.write_text(
@@ -123,10 +124,10 @@ def test_processes_sharing_a_chroma_server_see_an_ingest_without_restart(
         expected = committed_passages()
         for reader in readers:
             seen = _ask(reader, "quokka census")
-            assert "13,500 quokkas" in seen["texts"][0]  # type: ignore[index]
-            assert not any("12,000" in t for t in seen["texts"])  # type: ignore[union-attr]
+            assert "13,500 quokkas" in seen["texts"][0]
+            assert not any("12,000" in t for t in seen["texts"])
             assert seen["ids"] == expected and seen["articles"] == 11
-            assert len(seen["lexical"]) == 1  # type: ignore[arg-type]
+            assert len(seen["lexical"]) == 1
     finally:
         for reader in readers:
             reader.kill()
