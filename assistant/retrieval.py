@@ -4,23 +4,29 @@ Publication dates take part where a question names a time: a relative one ("this
 retrievers, an absolute one ("in 2024") adds a third ranking of the passages published then, so an
 article about that time rises without hiding older articles that mention it.
 
-The BM25 index and the ledger of committed articles are loaded once and reloaded only when ingest
-saves a new index (a stat per query notices it). Passages of articles that are not committed (leftovers
-of an interrupted ingest) are never returned.
+The BM25 index is loaded once and reloaded only when ingest saves a new one (a stat per query notices it;
+a reload reads only the new segments). The index also says which article versions are committed, so the
+ledger is never read whole: passages of articles that are not committed (leftovers of an interrupted
+ingest, or an ingest whose index is not saved yet) are never returned.
 """
 
 from __future__ import annotations
 
-import contextlib
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ingest.embedding import Embedder
-from ingest.lexical import LexicalIndex, build_lexical_index, index_dir, ledger_stamp, saved_at
+from ingest.errors import IngestError, IngestLockedError
+from ingest.lexical import LexicalIndex, index_dir, rebuild_lexical_index, saved_at
+from ingest.lexical import pending as index_pending
+from ingest.pipeline import ingest_lock
 from ingest.store import PassageStore, StoredPassage
 
 from .dates import DateRange, find_date_range
@@ -65,10 +71,11 @@ class Retrieval:
 
 
 class _Snapshot:
-    """The lexical index plus the ledger it was built from."""
+    """The lexical index plus the committed articles it holds (article_id -> content hash, looked up in the
+    index, not read from the ledger)."""
 
     def __init__(
-        self, index: LexicalIndex, committed: dict[str, str], mtime: float, sources: frozenset[str]
+        self, index: LexicalIndex, committed: Mapping[str, str], mtime: float, sources: frozenset[str]
     ) -> None:
         self.index = index
         self.committed = committed
@@ -128,26 +135,55 @@ class HybridRetriever(Retriever):
         self._index_dir = index_dir(settings)
 
     def snapshot(self) -> _Snapshot:
-        """The current index, (re)loaded when ingest saved a newer one, rebuilt when missing or stale."""
+        """The current index: reloaded when ingest saved a newer one (only its new segments and deletions
+        are read), checked against the archive at start-up, rebuilt when missing, damaged or stale."""
         mtime = saved_at(self._index_dir)
         current = self._snapshot
         if current is not None and current.mtime == mtime:
             return current
         with self._lock:
-            if self._snapshot is not None and self._snapshot.mtime == saved_at(self._index_dir):
+            mtime = saved_at(self._index_dir)
+            if self._snapshot is not None and self._snapshot.mtime == mtime:
                 return self._snapshot
             self.store.check_vector_space(self.embedder.model_id)
-            records = self.store.articles()
-            committed = {aid: rec.content_hash for aid, rec in records.items()}
-            stamp = ledger_stamp(committed.items())
-            index = LexicalIndex.load(self._index_dir)
-            if index is None or index.stamp != stamp:
-                index = build_lexical_index(self.store)
-                with contextlib.suppress(OSError):  # a read-only archive: the index lives in memory
-                    index.save(self._index_dir)
-            sources = frozenset(rec.source for rec in records.values() if rec.source)
-            self._snapshot = _Snapshot(index, committed, saved_at(self._index_dir), sources)
+            previous = self._snapshot.index if self._snapshot is not None else None
+            index = LexicalIndex.load(self._index_dir, previous=previous)
+            if index is None or previous is None:
+                index = self._checked(index)
+            self._snapshot = _Snapshot(index, index.committed, mtime, index.sources)
             return self._snapshot
+
+    def _checked(self, index: LexicalIndex | None) -> LexicalIndex:
+        """The saved index, unless it is missing or damaged, an ingest died before saving it, or the ledger
+        moved on without it (an ingest through a shared Chroma server from another data dir): then rebuilt
+        from the archive, under the ingest lock. While an ingest runs, its index is awaited, not rebuilt;
+        a read-only data dir gets the rebuilt index in a private temporary folder."""
+
+        def current(found: LexicalIndex | None) -> bool:
+            return (
+                found is not None
+                and not index_pending(self._index_dir)
+                and found.articles == self.store.article_count()
+            )
+
+        if current(index):
+            assert index is not None
+            return index
+        try:
+            with ingest_lock(self.settings, wait=False):
+                index = LexicalIndex.load(self._index_dir)
+                if current(index):
+                    assert index is not None
+                    return index
+                return rebuild_lexical_index(self.store, self._index_dir)
+        except IngestLockedError:  # an ingest is under way: it saves the index when it is done
+            if index is not None:
+                return index
+        except IngestError:  # a data dir that cannot hold the lock (read-only)
+            pass
+        return rebuild_lexical_index(
+            self.store, Path(tempfile.mkdtemp(prefix="news-assistant-bm25-")) / "bm25"
+        )
 
     def warm_up(self) -> None:
         """Load the embedder and the index now rather than on the first question."""

@@ -27,7 +27,14 @@ from tqdm import tqdm
 
 from .articles import Article
 from .errors import IngestError, IngestLockedError
-from .lexical import index_dir, rebuild_lexical_index
+from .lexical import (
+    ArticlePassages,
+    index_dir,
+    mark_pending,
+    pending,
+    rebuild_lexical_index,
+    update_lexical_index,
+)
 from .passages import Passage, PassageSplitter, Split, published_ts
 from .plan import Plan, ReadArticle, make_plan, pruned
 from .readers import FoundFile, ReadError, printable, read_file, scan_paths
@@ -140,7 +147,13 @@ def ingest_paths(
         except ReadError as exc:
             raise IngestError(str(exc)) from exc
         read, read_whole = _read_all(files, settings, report, progress)
-        ledger = store.articles()
+        if prune:  # pruning looks at every ledger entry; otherwise only those of the articles read
+            ledger = store.articles()
+        else:
+            ledger = store.articles_matching(
+                [x for r in read for x in (r.article.article_id, r.legacy_id)],
+                [r.article.content_hash for r in read],
+            )
         gone: set[str] = set()
         if prune:
             seen = {r.article.article_id for r in read} | {r.legacy_id for r in read}
@@ -148,6 +161,11 @@ def ingest_paths(
         with tqdm(desc="splitting", unit="article", disable=not progress, leave=False) as bar:
             plan = make_plan(read, ledger, gone, _splitter(settings, bar))
         _count(plan, report)
+        lexical = index_dir(settings)
+        repair = pending(lexical)  # an earlier run changed the archive and died before saving the index
+        changes = bool(plan.write or plan.retire or gone)
+        if changes:
+            mark_pending(lexical)
         if plan.write:
             if embedder is None:
                 from .embedding import build_embedder
@@ -159,8 +177,8 @@ def ingest_paths(
         report.pruned = len(gone)
         if prune and not settings.chroma_host:  # a server may have other machines' ingests under way
             _drop_leftovers(store)
-        if plan.write or plan.retire or gone:
-            rebuild_lexical_index(store, index_dir(settings))
+        if changes or repair:
+            _update_lexical(store, lexical, plan, gone, repair)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -182,11 +200,22 @@ def store_articles(
     if not read and not forget:
         return report
     store = store or PassageStore(settings)
-    ledger = store.articles()
+    if forget:
+        ledger = store.articles()
+    else:  # only the ledger entries of the articles read: the cost of the change, not of the archive
+        ledger = store.articles_matching(
+            [x for r in read for x in (r.article.article_id, r.legacy_id)],
+            [r.article.content_hash for r in read],
+        )
     gone = set(forget) & set(ledger)
     with tqdm(desc="splitting", unit="article", disable=not progress, leave=False) as bar:
         plan = make_plan(list(read), ledger, gone, _splitter(settings, bar))
     _count(plan, report)
+    lexical = index_dir(settings)
+    repair = pending(lexical)
+    changes = bool(plan.write or plan.retire or gone)
+    if changes:
+        mark_pending(lexical)
     if plan.write:
         if embedder is None:
             from .embedding import build_embedder
@@ -196,9 +225,27 @@ def store_articles(
     for article_id in [*plan.retire, *sorted(gone)]:  # only once what replaces them is committed
         store.forget_article(article_id)
     report.pruned += len(gone)
-    if plan.write or plan.retire or gone:
-        rebuild_lexical_index(store, index_dir(settings))
+    if changes or repair:
+        _update_lexical(store, lexical, plan, gone, repair)
     return report
+
+
+def _update_lexical(store: PassageStore, directory: Path, plan: Plan, gone: set[str], repair: bool) -> None:
+    """Add this run's articles to the lexical index as a segment and delete what they replace and what was
+    forgotten (the cost of the change, not of the archive); rebuild it when it is missing or damaged, or
+    when an earlier run died before saving it."""
+    added = [
+        ArticlePassages(
+            article.article_id,
+            article.content_hash,
+            article.source,
+            [(p.passage_id, p.embedding_text(), published_ts(article.published)) for p in passages],
+        )
+        for article, passages in plan.write
+    ]
+    updated = None if repair else update_lexical_index(directory, added, [*plan.retire, *gone])
+    if updated is None:
+        rebuild_lexical_index(store, directory)
 
 
 def _read_all(

@@ -456,6 +456,27 @@ class PassageStore:
 
         return dict(self._call("ledger get", run))
 
+    def articles_matching(
+        self, ids: Sequence[str], content_hashes: Sequence[str]
+    ) -> dict[str, ArticleRecord]:
+        """The ledger entries with one of `ids` or one of `content_hashes`: all an ingest run needs to plan
+        its articles (unless it prunes), read by id and by hash instead of reading the whole ledger."""
+        out = self.articles(list(dict.fromkeys(ids))) if ids else {}
+        hashes = list(dict.fromkeys(content_hashes))
+
+        def run(chunk: list[str]) -> None:
+            got = self._collections()[1].get(where={"content_hash": {"$in": chunk}}, include=["metadatas"])
+            for aid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                out[aid] = ArticleRecord.from_metadata(aid, dict(meta or {}))
+
+        for start in range(0, len(hashes), _PAGE):
+            self._call("ledger get", lambda c=hashes[start : start + _PAGE]: run(c))
+        return out
+
+    def article_count(self) -> int:
+        """Committed articles (one count query, not a read of the ledger)."""
+        return int(self._call("ledger count", lambda: self._collections()[1].count()))
+
     def commit_articles(self, records: Sequence[ArticleRecord]) -> None:
         """Write ledger entries (the commit point), one Chroma call per page: a page commits whole or not
         at all, so a killed run never leaves a half-written entry."""

@@ -15,7 +15,7 @@ import pytest
 
 from assistant.text import sentences
 from evals.bench.cli import build_parser, forwarded, save
-from evals.bench.measure import run_child, spread
+from evals.bench.measure import busy, merge_busy, run_child, spread
 from evals.bench.retrieval import _pack, interleave, render_retrieval, retrieval_section
 from evals.synth import SOURCES, generate_archive, sentence_pool, synthetic_articles
 from evals.tables import table
@@ -223,3 +223,34 @@ def test_render_versus_shows_both_pipelines_and_the_ratios() -> None:
     assert "ingest 1.50x" in text and "answer total p50 3.50x" in text
     assert "llama-index (vector, k=4)" in text and "ours (hybrid, k=20)" in text
     assert "17.5" in text
+
+
+def test_busy_names_the_load_and_the_heavy_processes() -> None:
+    import subprocess
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        now = busy(sample_s=0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert {"load_average", "cores", "heavy_processes", "busy", "reasons"} <= now.keys()
+    assert any(f"pid {spinner.pid}" in h for h in now["heavy_processes"]) and now["busy"]
+    quiet = {"busy": False, "reasons": []}
+    assert merge_busy(quiet, quiet)["busy"] is False
+    merged = merge_busy(quiet, now)
+    assert merged["busy"] and all(r.startswith("at end: ") for r in merged["reasons"])
+
+
+def test_a_missing_workdir_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evals.bench import cli
+
+    monkeypatch.setattr(cli, "run_section", lambda name, args: {"machine": {}})
+    monkeypatch.setattr(cli, "RENDER", {"ingest": lambda data: "rendered"})
+    monkeypatch.setattr(cli, "busy", lambda: {"busy": False, "reasons": []})
+    workdir = tmp_path / "not" / "there"
+    out = tmp_path / "out.json"
+    assert cli.main(["ingest", "--workdir", str(workdir), "--out", str(out)]) == 0
+    assert workdir.is_dir() and json.loads(out.read_text())["ingest"]["busy"]["busy"] is False
+    (tmp_path / "file").write_text("")
+    assert cli.main(["ingest", "--workdir", str(tmp_path / "file" / "sub"), "--out", str(out)]) == 2

@@ -161,18 +161,18 @@ def test_chunk_overlap_must_be_smaller_than_the_chunk(monkeypatch: pytest.Monkey
 # --- damaged lexical index (item 7) -----------------------------------------------------------------------
 @pytest.mark.parametrize(
     "damage",
-    ["published_ts.npy", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "short ids", "stamp"],
+    ["published_ts.npy", "postings.npy", "tf.npy", "passage_ids.npy", "meta.json", "stamp", "no segment"],
 )
 def test_a_damaged_lexical_index_is_rebuilt(seeded_copy: Path, embedder, damage: str) -> None:  # type: ignore[no-untyped-def]
     index_dir = Settings(data_dir=seeded_copy).state_dir / "bm25"
     assert LexicalIndex.load(index_dir) is not None
-    if damage == "short ids":
-        ids = (index_dir / "ids.json").read_text()
-        (index_dir / "ids.json").write_text(ids[: ids.index(",")] + "]")
-    elif damage == "stamp":
+    (segment,) = index_dir.glob("seg-*")
+    if damage == "stamp":
         (index_dir / "stamp.json").write_text("{")
+    elif damage == "no segment":
+        shutil.rmtree(segment)
     else:
-        (index_dir / damage).write_bytes(b"")
+        (segment / damage).write_bytes(b"")
     assert LexicalIndex.load(index_dir) is None
     answer = _bot(seeded_copy, embedder).ask("How many jobs will the biopharma plant create?")
     assert not answer.refused and "180" in answer.text

@@ -18,7 +18,7 @@ from typing import Any
 from .answers import answers_section, render_answers
 from .feeds import feeds_section, render_feeds
 from .ingest import ingest_section, render_ingest
-from .measure import ROOT, run_child
+from .measure import ROOT, busy, merge_busy, run_child, say
 from .retrieval import render_retrieval, retrieval_section
 from .versus import render_versus, versus_section
 
@@ -83,7 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON file, merged by section (default evals/bench-results.json)",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # a section run by `all`
-    parser.add_argument("--workdir", type=Path, help="where the temporary data dirs go (default: $TMPDIR)")
+    parser.add_argument(
+        "--workdir", type=Path, help="where the temporary data dirs go (created if missing; default: $TMPDIR)"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="retrieval: keep the synthetic archives in this folder and reuse them in later runs",
+    )
+    parser.add_argument(
+        "--no-live", action="store_true", help="retrieval: skip the live update (adding 10 articles)"
+    )
     return parser
 
 
@@ -91,7 +101,15 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if name == "ingest":
         return ingest_section(args.articles, args.seed, workdir=args.workdir)
     if name == "retrieval":
-        return retrieval_section(args.sizes, args.queries, args.warmup, args.seed, workdir=args.workdir)
+        return retrieval_section(
+            args.sizes,
+            args.queries,
+            args.warmup,
+            args.seed,
+            workdir=args.workdir,
+            cache=args.cache,
+            live=not args.no_live,
+        )
     if name == "feeds":
         return feeds_section(args.feeds, args.items, args.new_items, args.seed, workdir=args.workdir)
     if name == "versus":
@@ -125,6 +143,10 @@ def forwarded(args: argparse.Namespace) -> list[str]:
         out.append("--fresh-model-cache")
     if args.workdir is not None:
         out += ["--workdir", str(args.workdir)]
+    if args.cache is not None:
+        out += ["--cache", str(args.cache)]
+    if args.no_live:
+        out.append("--no-live")
     return out
 
 
@@ -132,8 +154,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for key, value in (("ANONYMIZED_TELEMETRY", "False"), ("HF_HUB_OFFLINE", "1")):
         os.environ.setdefault(key, value)
+    for folder in (args.workdir, args.cache):
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                print(f"cannot use {folder}: {exc.strerror or exc}", file=sys.stderr)
+                return 2
     if args.section != "all":
+        before = busy()
         data = run_section(args.section, args)
+        data["busy"] = merge_busy(before, busy())
+        if data["busy"]["busy"]:
+            say(f"WARNING: the machine was busy during this run: {'; '.join(data['busy']['reasons'])}")
         save(args.out, args.section, data)
         print(RENDER[args.section](data), flush=True)
         if not args.child:

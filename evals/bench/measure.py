@@ -27,11 +27,13 @@ import numpy as np
 
 __all__ = [
     "ROOT",
+    "busy",
     "current_rss_mb",
     "dir_mb",
     "header",
     "load_average",
     "machine",
+    "merge_busy",
     "peak_rss_mb",
     "run_child",
     "say",
@@ -126,6 +128,60 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _cpu_ticks() -> dict[int, tuple[str, int]]:
+    """pid -> (command name, user+system clock ticks so far) of every process we can read."""
+    out: dict[int, tuple[str, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        fields = stat[stat.rfind(")") + 2 :].split()
+        out[int(entry.name)] = (name, int(fields[11]) + int(fields[12]))
+    return out
+
+
+def busy(sample_s: float = 1.0, heavy_share: float = 0.5) -> dict[str, Any]:
+    """How busy the machine is now: the load averages against the cores, and the other processes that used
+    more than `heavy_share` of a core over `sample_s` seconds."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    heavy: list[str] = []
+    if Path("/proc/self/stat").exists():
+        first = _cpu_ticks()
+        time.sleep(sample_s)
+        second = _cpu_ticks()
+        per_s = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        for pid, (name, ticks) in second.items():
+            if pid == os.getpid() or pid not in first:
+                continue
+            share = (ticks - first[pid][1]) / per_s / sample_s
+            if share > heavy_share:
+                heavy.append(f"{name} (pid {pid}) {100 * share:.0f}% of a core")
+    load = load_average()
+    reasons = [f"load average {load[0]} above {cores} cores"] if load[0] > cores else []
+    reasons += [f"another CPU-heavy process: {h}" for h in heavy]
+    return {
+        "load_average": load,
+        "cores": cores,
+        "heavy_processes": heavy,
+        "busy": bool(reasons),
+        "reasons": reasons,
+    }
+
+
+def merge_busy(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
+    """The run was busy if the machine was busy at its start or at its end."""
+    return {
+        "busy": bool(start["busy"] or end["busy"]),
+        "reasons": [f"at start: {r}" for r in start["reasons"]] + [f"at end: {r}" for r in end["reasons"]],
+        "start": start,
+        "end": end,
+    }
+
+
 def header(title: str, data: dict[str, Any]) -> str:
     """The first line of a section's tables: its name and the `machine()` it ran on, how busy before/after."""
     m = data["machine"]
@@ -133,6 +189,7 @@ def header(title: str, data: dict[str, Any]) -> str:
     return (
         f"== {title} == {m['date']}  {m['cores']} cores ({m['cpu_model']}), {m['memory_gb']} GB, "
         f"load average {load} -> {', '.join(str(x) for x in data.get('load_average_after', []))}"
+        + ("  BUSY: " + "; ".join(data["busy"]["reasons"]) if data.get("busy", {}).get("busy") else "")
     )
 
 

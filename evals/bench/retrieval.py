@@ -1,8 +1,12 @@
-"""The retrieval section: synthetic archives of 1k to 100k passages, timed retrievals, BM25 load vs rebuild.
+"""The retrieval section: synthetic archives of 1k to 1M passages, timed retrievals, BM25 load vs rebuild,
+and the cost of a live update (`live`).
 
 The archives are written straight into the store (`build_synthetic_store`): each passage's vector is the
-mean of vectors of real sentences embedded once, so a 100k-passage archive takes minutes, not hours, and
-the queries (the questions of seeds_large and clapnq_dev, interleaved) still meet realistic vectors.
+normalised mean of the real embedder's vectors of its sentences and its title sentence (the pool of real
+sentences is embedded once; no passage is run through the embedder), so a 1M-passage archive takes tens
+of minutes, not days, and the queries (the questions of seeds_large and clapnq_dev, interleaved) still
+meet realistic vectors. With `--cache DIR` every archive is kept and reused by the next run with the same
+size and seed; a size whose build was cut short is built again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 
 from ..tables import table
 from .common import CLAPNQ, SEEDS_LARGE, fresh_settings, load_embedder
-from .measure import dir_mb, header, load_average, machine, peak_rss_mb, say, spread, timed
+from .measure import current_rss_mb, dir_mb, header, load_average, machine, peak_rss_mb, say, spread, timed
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -50,9 +54,13 @@ def retrieval_section(
     embedder: MiniLMEmbedding | None = None,
     pool_limit: int | None = None,
     workdir: Path | None = None,
+    cache: Path | None = None,
+    live: bool = True,
 ) -> dict[str, Any]:
     """Synthetic archives of `sizes` passages (vectors from a pool of sentence vectors, not the embedder),
-    then `queries` timed retrievals after `warmup` untimed ones, and BM25 load vs rebuild, per size."""
+    then `queries` timed retrievals after `warmup` untimed ones, BM25 load vs rebuild, and (`live`) the cost
+    of adding 10 articles until a retriever in another process answers from them, per size. With `cache`,
+    each archive is kept there and reused by later runs with the same size and seed."""
     from ingest.passages import count_tokens
 
     from ..runner import EvalSet
@@ -73,10 +81,20 @@ def retrieval_section(
     rows = []
     for size in sizes:
         say(f"retrieval: {size} passages")
+        if cache is not None:  # archives kept for the next run (a size whose build was cut short is redone)
+            settings_n = fresh_settings(cache / f"retrieval-{size}-seed{seed}" / "data", base)
+            rows.append(
+                _retrieval_one(
+                    size, settings_n, embedder, pool, vectors, tokens, warm, timed_questions, seed, live
+                )
+            )
+            continue
         with tempfile.TemporaryDirectory(prefix="bench-retrieval-", dir=workdir) as tmp:
             settings_n = fresh_settings(Path(tmp) / "data", base)
             rows.append(
-                _retrieval_one(size, settings_n, embedder, pool, vectors, tokens, warm, timed_questions, seed)
+                _retrieval_one(
+                    size, settings_n, embedder, pool, vectors, tokens, warm, timed_questions, seed, live
+                )
             )
     return {
         "machine": started,
@@ -102,21 +120,38 @@ def _retrieval_one(
     warm: Sequence[str],
     questions: Sequence[str],
     seed: int,
+    live: bool = True,
 ) -> dict[str, Any]:
+    import json
+    import shutil
+
     from assistant.retrieval import HybridRetriever
     from ingest.lexical import LexicalIndex, rebuild_lexical_index
     from ingest.store import PassageStore
 
-    store = PassageStore(settings)
-    build, build_s, _ = timed(lambda: build_synthetic_store(store, size, pool, vectors, tokens, seed))
+    from .live import live_update
+
+    done = settings.data_dir.parent / "complete.json"
     index_dir = settings.state_dir / "bm25"
-    _, rebuild_s, _ = timed(lambda: rebuild_lexical_index(store, index_dir))
+    if done.exists():
+        say(f"retrieval: reusing the archive of {size} passages in {settings.data_dir}")
+        cached = json.loads(done.read_text())
+        build, build_s, rebuild_s = cached["build"], cached["build_s"], cached["rebuild_s"]
+        store = PassageStore(settings)
+    else:
+        shutil.rmtree(settings.data_dir, ignore_errors=True)
+        store = PassageStore(settings)
+        build, build_s, _ = timed(lambda: build_synthetic_store(store, size, pool, vectors, tokens, seed))
+        say(f"retrieval: building the BM25 index of {size} passages")
+        _, rebuild_s, _ = timed(lambda: rebuild_lexical_index(store, index_dir))
+        done.write_text(json.dumps({"build": build, "build_s": build_s, "rebuild_s": rebuild_s}))
 
     # Start-up as the query engine does it: ledger + saved index, which must load, not rebuild.
     retriever = HybridRetriever(settings, store, embedder)
     stamp_before = (index_dir / "stamp.json").stat().st_mtime_ns
     _, startup_s, _ = timed(retriever.snapshot)
     rebuilt_at_startup = (index_dir / "stamp.json").stat().st_mtime_ns != stamp_before
+    startup_rss = current_rss_mb()
     loads = [timed(lambda: LexicalIndex.load(index_dir))[1] for _ in range(BM25_LOAD_REPEATS)]
 
     for question in warm:
@@ -131,13 +166,17 @@ def _retrieval_one(
             parts[name].append(getattr(result.timings, name))
         hits.append(len(result.hits))
     load_s = float(np.median(loads))
+    update = live_update(settings, embedder, seed) if live else None
     return {
+        "live_update": update,
+        "segments": len(LexicalIndex.load(index_dir).segments),  # type: ignore[union-attr]
         "passages": build["passages"],
         "articles": build["articles"],
         "build_s": build_s + rebuild_s,
         "build": {**build["seconds"], "bm25_rebuild_s": rebuild_s},
         "startup_s": startup_s,
         "startup_rebuilt_index": rebuilt_at_startup,
+        "rss_after_startup_mb": startup_rss,
         "bm25_load_s": load_s,
         "bm25_load_runs_s": loads,
         "bm25_rebuild_s": rebuild_s,
@@ -260,7 +299,30 @@ def render_retrieval(data: dict[str, Any]) -> str:
         ]
         for s in sizes
     ]
+    live_rows = [
+        [
+            s["passages"], u["passages"], u["ingest_s"], u["embed_s"], u["steps_s"].get("ledger_read_s", 0.0),
+            u["steps_s"].get("chroma_upsert_s", 0.0), u["steps_s"].get("ledger_commit_s", 0.0),
+            u["steps_s"].get("lexical_update_s", 0.0), u["answerable_s"], u["retriever_startup_s"],
+            u["retriever_peak_rss_mb"],
+        ]
+        for s in sizes
+        if (u := s.get("live_update"))
+    ]  # fmt: skip
     pool = data["pool"]
+    live = (
+        [
+            "adding 10 articles until a retriever in another process answers from them (seconds; start-up "
+            "and peak MB of that retriever):",
+            table(
+                "passages|new passages|ingest s|embed|ledger read|chroma upsert|ledger commit|lexical|"
+                "answerable s|start-up s|retriever MB".split("|"),
+                live_rows,
+            ),
+        ]
+        if live_rows
+        else []
+    )
     return "\n\n".join(
         [
             header("retrieval", data),
@@ -277,5 +339,6 @@ def render_retrieval(data: dict[str, Any]) -> str:
                 "passages|total p50|p95|embed p50|p95|dense p50|p95|lexical p50|p95|fuse p50|p95".split("|"),
                 query_rows,
             ),
+            *live,
         ]
     )
