@@ -65,7 +65,7 @@ def rank_sentences(
     if not items:
         return []
     vectors = embedder.encode([f"{passages[n - 1].title}: {s}" for n, _, _, s in items])
-    similarity = vectors @ embedder.encode_queries([question])[0]
+    similarity = embedder.relevance(vectors @ embedder.encode_queries([question])[0])
     q_words, q_numbers = content_words(question), numbers(question)
     ranked = []
     for (n, a, b, sentence), sim in zip(items, similarity, strict=True):

@@ -256,13 +256,13 @@ class HybridRetriever(Retriever):
         def committed(p: StoredPassage) -> bool:
             return snap.committed.get(p.metadata.get("article_id", "")) == p.metadata.get("content_hash")
 
-        raw = self.store.query(vector, k, where)
+        raw = [(p, float(self.embedder.relevance(s))) for p, s in self.store.query(vector, k, where)]
         dense = [(p, s) for p, s in raw if committed(p)]
         pending = sorted({str(p.metadata.get("content_hash", "")) for p, _ in raw if not committed(p)})
         if pending and len(dense) < k:
             unserved: dict[str, Any] = {"content_hash": {"$nin": pending}}
             again = self.store.query(vector, k, unserved if where is None else {"$and": [where, unserved]})
-            dense = [(p, s) for p, s in again if committed(p)]
+            dense = [(p, float(self.embedder.relevance(s))) for p, s in again if committed(p)]
         return dense
 
     def _by_source(
