@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from assistant.languages import detect
+
 if TYPE_CHECKING:
     from .judge import Judge
 
@@ -438,6 +440,7 @@ class QuestionScore:
     retrieval_recall_at_k: dict[int, float] | None = None
     mrr: float | None = None
     reasons: list[str] = field(default_factory=list)
+    in_language: bool | None = None  # an answer (not a refusal) to a question with `lang`: in that language?
 
 
 def _join(passages: Iterable[str]) -> str:
@@ -581,6 +584,12 @@ def score_question(
         if hit is None:
             reasons.append(f"no retrieved passage (of {len(retrieved_texts)}) contains the evidence")
 
+    in_language: bool | None = None
+    if item.get("lang") and not refused:
+        in_language = detect(plain).code == item["lang"]
+        if not in_language:
+            reasons.append(f"the answer is not in the question's language ({item['lang']})")
+
     return QuestionScore(
         correct=correct,
         refused=refused,
@@ -594,6 +603,7 @@ def score_question(
         retrieval_recall_at_k=recall_at_k,
         mrr=mrr,
         reasons=reasons,
+        in_language=in_language,
     )
 
 
@@ -625,6 +635,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("refusal_recall", "unanswerable questions refused", True),
     MetricSpec("refusal_precision", "refusals that were right (the question was unanswerable)", True),
     MetricSpec("wrong_refusal_rate", "answerable questions refused", False),
+    MetricSpec("answer_in_language", "answers in the question's language (questions with `lang`)", True),
     MetricSpec("citation_recall", "ALCE: answer sentences supported by their cited passages (mean)", True),
     MetricSpec("citation_precision", "ALCE: citations that support (or are needed for) their sentence", True),
     MetricSpec("evidence_hit", "answers citing a passage that contains the gold evidence", True),
@@ -679,6 +690,7 @@ def _summary(scores: Sequence[QuestionScore], latencies: Sequence[tuple[float, f
         "refusal_recall": _mean(s.refused for s in unanswerable),
         "refusal_precision": _mean(s.should_refuse for s in scores if s.refused),
         "wrong_refusal_rate": _mean(s.refused for s in answerable),
+        "answer_in_language": _mean(s.in_language for s in scores),
         "citation_recall": _mean(s.citation_recall for s in scores),
         "citation_precision": _mean(s.citation_precision for s in scores),
         "evidence_hit": _mean(s.evidence_hit for s in scores),
@@ -700,9 +712,14 @@ def _summary(scores: Sequence[QuestionScore], latencies: Sequence[tuple[float, f
 
 
 def summarise(
-    scores: Sequence[QuestionScore], kinds: Sequence[str], latencies: Sequence[tuple[float, float]] = ()
+    scores: Sequence[QuestionScore],
+    kinds: Sequence[str],
+    latencies: Sequence[tuple[float, float]] = (),
+    languages: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Aggregate question scores: {"overall": {...}, "by_kind": {kind: {...}}} with the `METRICS` keys.
+    """Aggregate question scores: {"overall": {...}, "by_kind": {kind: {...}}} with the `METRICS` keys, and
+    "by_lang" as well when `languages` (parallel to `scores`, "en" where a row has no `lang`) holds more than
+    English.
 
     `kinds` is parallel to `scores`; `latencies` holds (seconds to first token, total seconds) per question,
     parallel to `scores`, or is empty. Means skip questions where a score does not apply; a value with no
@@ -716,4 +733,15 @@ def summarise(
     for kind in sorted(set(kinds)):
         idx = [i for i, k in enumerate(kinds) if k == kind]
         by_kind[kind] = _summary([scores[i] for i in idx], [latencies[i] for i in idx] if latencies else [])
-    return {"overall": _summary(scores, latencies), "by_kind": by_kind}
+    out: dict[str, Any] = {"overall": _summary(scores, latencies), "by_kind": by_kind}
+    if languages and set(languages) != {"en"}:
+        if len(languages) != len(scores):
+            raise ValueError(f"{len(languages)} languages for {len(scores)} scores")
+        out["by_lang"] = {
+            lang: _summary(
+                [scores[i] for i, x in enumerate(languages) if x == lang],
+                [latencies[i] for i, x in enumerate(languages) if x == lang] if latencies else [],
+            )
+            for lang in sorted(set(languages))
+        }
+    return out

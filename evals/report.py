@@ -433,7 +433,10 @@ def report_data(
 ) -> ReportData:
     """The report of a run (see `write_report` for the arguments; `gold` maps question ids to set rows)."""
     overall: dict[str, Any] = summary.get("overall", {})
-    by_kind: dict[str, dict[str, Any]] = summary.get("by_kind", {})
+    by_kind: dict[str, dict[str, Any]] = {
+        **summary.get("by_kind", {}),
+        **{f"lang={lang}": figures for lang, figures in summary.get("by_lang", {}).items()},
+    }
     counts = _counts(results)
     failures = [r for r in results if is_failure(r)]
 

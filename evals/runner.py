@@ -96,6 +96,7 @@ class QuestionResult:
     completion_tokens: int
     error: str | None = None
     answer_check: float | None = None  # the model's P(the answer answers the question), when checked
+    lang: str = "en"  # the question's language (the set's `lang`)
 
 
 def run_set(
@@ -120,6 +121,7 @@ def run_set(
         result = QuestionResult(
             id=str(row["id"]),
             kind=str(row.get("kind", "")),
+            lang=str(row.get("lang") or "en"),
             question=row["question"],
             history=list(row.get("history") or []),
             answerable=bool(row["answerable"]),
@@ -166,7 +168,12 @@ def summarise_results(results: list[QuestionResult]) -> dict[str, Any]:
         if data.get("retrieval_recall_at_k"):
             data["retrieval_recall_at_k"] = {int(k): v for k, v in data["retrieval_recall_at_k"].items()}
         scores.append(QuestionScore(**data))
-    return summarise(scores, [r.kind for r in results], [(r.first_token_s, r.total_s) for r in results])
+    return summarise(
+        scores,
+        [r.kind for r in results],
+        [(r.first_token_s, r.total_s) for r in results],
+        [r.lang for r in results],
+    )
 
 
 def write_results(out: Path, results: list[QuestionResult]) -> None:

@@ -491,3 +491,24 @@ def test_metric_registry_covers_the_summary() -> None:
     assert metric_spec("n").higher_is_better is None
     with pytest.raises(KeyError, match="accuracy"):
         metric_spec("acuracy")
+
+
+def test_the_answer_language_is_checked_for_questions_with_a_lang() -> None:
+    item = {"question": "Сколько процедур?", "answerable": True, "answers": ["12000"], "lang": "ru"}
+    russian = answer("Центр выполняет около 12 000 процедур в год [1].", P_PROCEDURES)
+    english = answer("The oncology center performs about 12,000 procedures annually [1].", P_PROCEDURES)
+    refused = answer("В статьях об этом не сказано.", refused=True)
+    assert score_question(item, russian, WordJudge()).in_language is True
+    in_english = score_question(item, english, WordJudge())
+    assert in_english.in_language is False and any("language" in r for r in in_english.reasons)
+    assert score_question(item, refused, WordJudge()).in_language is None  # refusals are not counted
+    assert score_question(ITEM, english, WordJudge()).in_language is None  # no `lang`: not checked
+
+
+def test_scores_are_summarised_by_language_when_a_set_has_more_than_english() -> None:
+    ru = QuestionScore(correct=True, refused=False, should_refuse=False, refusal_ok=True, in_language=True)
+    kk = QuestionScore(correct=False, refused=False, should_refuse=False, refusal_ok=True, in_language=False)
+    summary = summarise([ru, kk, ru], ["fact"] * 3, languages=["ru", "kk", "ru"])
+    assert summary["by_lang"]["ru"]["accuracy"] == 1.0 and summary["by_lang"]["kk"]["accuracy"] == 0.0
+    assert summary["overall"]["answer_in_language"] == pytest.approx(2 / 3)
+    assert "by_lang" not in summarise([ru], ["fact"], languages=["en"])
