@@ -46,12 +46,6 @@ _FOLLOWUP = re.compile(
     r"him|which one|what about|and the|how about)\b(?! (?:year|week|month|morning|evening|time)\b)",
     re.IGNORECASE,
 )
-# the same in Russian and Kazakh: pronouns and "and the ...?" that lean on the conversation so far
-_FOLLOWUP_RU_KK = re.compile(
-    r"(?<![^\W_])(он|она|оно|они|его|её|ее|их|ему|ей|им|этот|эта|это|эти|тот|та|те|там|тогда|"
-    r"ол|оның|олар|оған|бұл|осы|сол|онда)(?![^\W_])",
-    re.IGNORECASE,
-)
 MAX_PARTS = 3  # a question naming more sources gets the context of three
 
 
@@ -151,9 +145,10 @@ class Assistant:
         max_sources = _max_sources(max_sources)
         language = detect(question)
         t0 = time.perf_counter()
-        standalone = self._condense(question, history or [])
-        if language is not ENGLISH:  # answered and checked in English, translated back at the end
-            standalone = self._to_english(standalone)
+        if language is ENGLISH:
+            standalone = self._condense(question, history or [])
+        else:  # answered and checked in English (the checked answer is translated back at the end)
+            standalone = self._condense_in_english(question, history or [])
         t_condense = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -302,14 +297,8 @@ class Assistant:
 
     def _condense(self, question: str, history: History) -> str:
         """A standalone version of a follow-up question; the question itself when there is no history."""
-        turns = [
-            (str(m.get("role", "")), clean_question(str(m.get("content") or "")))
-            for m in history
-            if isinstance(m, dict) and m.get("role") in ("user", "assistant")
-        ]
-        turns = [(role, text[:600]) for role, text in turns if text][-6:]
-        leans = _FOLLOWUP.search(question) or _FOLLOWUP_RU_KK.search(question)
-        if not turns or not (leans or len(question.split()) <= 5):
+        turns = _turns(history)
+        if not turns or not (_FOLLOWUP.search(question) or len(question.split()) <= 5):
             return question
         last_user = next((text for role, text in reversed(turns) if role == "user"), "")
         transcript = "\n".join(f"{role.capitalize()}: {text}" for role, text in turns)
@@ -325,6 +314,18 @@ class Assistant:
         if 3 <= len(english) <= 2 * len(question) + 40 and detect(english) is ENGLISH:
             return english
         return question
+
+    def _condense_in_english(self, question: str, history: History) -> str:
+        """A question in another language, standing alone and in English. A follow-up is rewritten from the
+        conversation as it was (Russian "он" may be "the plant": translated first, it would be "he")."""
+        turns = _turns(history)
+        if turns:
+            transcript = "\n".join(f"{role.capitalize()}: {text}" for role, text in turns)
+            rewritten = clean_question(self.generators[0].rewrite(transcript, question, english=True))
+            rewritten = rewritten.strip("\"' ")
+            if 3 <= len(rewritten) <= 400 and detect(rewritten) is ENGLISH:
+                return rewritten
+        return self._to_english(question)
 
     def _from_english(self, text: str, language: Language, notes: list[str]) -> tuple[str, Language]:
         """The checked English answer in `language`, when the translation keeps its markers and numbers;
@@ -392,6 +393,16 @@ class Assistant:
 
 
 MAX_SOURCES_LIMIT = 20
+
+
+def _turns(history: History) -> list[tuple[str, str]]:
+    """The last six user and assistant turns, cleaned and cut to 600 characters each."""
+    turns = [
+        (str(m.get("role", "")), clean_question(str(m.get("content") or "")))
+        for m in history
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant")
+    ]
+    return [(role, text[:600]) for role, text in turns if text][-6:]
 
 
 def _max_sources(value: object) -> int | None:

@@ -57,8 +57,9 @@ class Generator(ABC):
         """Load what the first draft would otherwise wait for."""
         return None
 
-    def rewrite(self, transcript: str, question: str) -> str:
-        """`question` rewritten to stand alone after `transcript`; '' where this generator cannot."""
+    def rewrite(self, transcript: str, question: str, *, english: bool = False) -> str:
+        """`question` rewritten to stand alone after `transcript` (`english`: and in English); '' where this
+        generator cannot."""
         return ""
 
     def check(self, evidence: Evidence, answer: str) -> float | None:
@@ -99,10 +100,12 @@ class ModelGenerator(Generator):
     def usage(self) -> Usage:
         return self.chat_model.last_usage
 
-    def rewrite(self, transcript: str, question: str) -> str:
+    def rewrite(self, transcript: str, question: str, *, english: bool = False) -> str:
         try:
             return self.chat_model.complete(
-                self.prompts.condense_messages(transcript, question), max_tokens=60, stop=["\n"]
+                self.prompts.condense_messages(transcript, question, english=english),
+                max_tokens=60,
+                stop=["\n"],
             )
         except GeneratorError:
             return ""

@@ -31,6 +31,7 @@ _TEMPLATES: dict[str, frozenset[str]] = {
     "question.txt": frozenset({"passages", "question"}),
     "passage.txt": frozenset({"n", "text"}),
     "condense.txt": frozenset({"history", "question"}),
+    "condense_english.txt": frozenset({"history", "question"}),
     "verify.txt": frozenset({"question"}),
     "translate.txt": frozenset({"language", "text"}),
     "refusal.txt": frozenset(),
@@ -80,6 +81,7 @@ class Prompts:
     question: str
     passage: str
     condense: str
+    condense_english: str
     verify: str
     translate: str
     refusal: str
@@ -105,6 +107,7 @@ class Prompts:
             question=texts["question.txt"],
             passage=texts["passage.txt"],
             condense=texts["condense.txt"],
+            condense_english=texts["condense_english.txt"],
             verify=texts["verify.txt"],
             translate=texts["translate.txt"],
             refusal=refusal,
@@ -152,8 +155,12 @@ class Prompts:
             {"role": "user", "content": self.verify.format(question=question)},
         ]
 
-    def condense_messages(self, history: str, question: str) -> list[dict[str, str]]:
-        return [{"role": "user", "content": self.condense.format(history=history, question=question)}]
+    def condense_messages(
+        self, history: str, question: str, *, english: bool = False
+    ) -> list[dict[str, str]]:
+        """The follow-up rewritten to stand alone; `english`: and in English, whatever its language."""
+        template = self.condense_english if english else self.condense
+        return [{"role": "user", "content": template.format(history=history, question=question)}]
 
     def translate_messages(self, text: str, language: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": self.translate.format(language=language, text=text)}]
