@@ -4,10 +4,10 @@ Publication dates take part where a question names a time: a relative one ("this
 retrievers, an absolute one ("in 2024") adds a third ranking of the passages published then, so an
 article about that time rises without hiding older articles that mention it.
 
-The BM25 index is loaded once and reloaded only when ingest saves a new one (a stat per query notices it;
-a reload reads only the new segments). The index also says which article versions are committed, so the
-ledger is never read whole: passages of articles that are not committed (leftovers of an interrupted
-ingest, or an ingest whose index is not saved yet) are never returned.
+The BM25 index (Tantivy) is loaded once and reloaded only when ingest commits a new one (a stat per query
+notices it; a reload opens only the new segments). The index also says which article versions are
+committed, so the ledger is never read whole: passages of articles that are not committed (leftovers of
+an interrupted ingest, or an ingest whose index is not committed yet) are never returned.
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ class HybridRetriever(Retriever):
         self._index_dir = index_dir(settings)
 
     def snapshot(self) -> _Snapshot:
-        """The current index: reloaded when ingest saved a newer one (only its new segments and deletions
-        are read), checked against the archive at start-up, rebuilt when missing, damaged or stale."""
+        """The current index: reloaded when ingest committed a newer one (only its new segments are
+        opened), checked against the archive at start-up, rebuilt when missing, damaged or stale."""
         mtime = saved_at(self._index_dir)
         current = self._snapshot
         if current is not None and current.mtime == mtime:
@@ -211,11 +211,10 @@ class HybridRetriever(Retriever):
         t2 = time.perf_counter()
         timings.dense = t2 - t1
 
-        mask = None
+        within = None
         if date_range is not None and date_range.strict:
-            ts = snap.index.published_ts
-            mask = (ts >= date_range.start) & (ts < date_range.end)
-        lexical = snap.index.search(query, k, mask)
+            within = (date_range.start, date_range.end)
+        lexical = snap.index.search(query, k, within)
         t3 = time.perf_counter()
         timings.lexical = t3 - t2
 

@@ -231,8 +231,8 @@ def store_articles(
 
 
 def _update_lexical(store: PassageStore, directory: Path, plan: Plan, gone: set[str], repair: bool) -> None:
-    """Add this run's articles to the lexical index as a segment and delete what they replace and what was
-    forgotten (the cost of the change, not of the archive); rebuild it when it is missing or damaged, or
+    """Add this run's articles to the lexical index and delete what they replace and what was forgotten, in
+    one commit (the cost of the change, not of the archive); rebuild it when it is missing or damaged, or
     when an earlier run died before saving it."""
     added = [
         ArticlePassages(

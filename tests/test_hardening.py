@@ -160,19 +160,19 @@ def test_chunk_overlap_must_be_smaller_than_the_chunk(monkeypatch: pytest.Monkey
 
 # --- damaged lexical index (item 7) -----------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "damage",
-    ["published_ts.npy", "postings.npy", "tf.npy", "passage_ids.npy", "meta.json", "stamp", "no segment"],
+    "damage", [".idx", ".term", ".fieldnorm", ".store", ".fast", "meta.json", "no segment"]
 )
 def test_a_damaged_lexical_index_is_rebuilt(seeded_copy: Path, embedder, damage: str) -> None:  # type: ignore[no-untyped-def]
     index_dir = Settings(data_dir=seeded_copy).state_dir / "bm25"
     assert LexicalIndex.load(index_dir) is not None
-    (segment,) = index_dir.glob("seg-*")
-    if damage == "stamp":
-        (index_dir / "stamp.json").write_text("{")
+    if damage == "meta.json":
+        (index_dir / "meta.json").write_text("{")
     elif damage == "no segment":
-        shutil.rmtree(segment)
+        for entry in index_dir.glob("*.idx"):
+            entry.unlink()
     else:
-        (segment / damage).write_bytes(b"")
+        for entry in index_dir.glob(f"*{damage}"):
+            entry.write_bytes(b"")
     assert LexicalIndex.load(index_dir) is None
     answer = _bot(seeded_copy, embedder).ask("How many jobs will the biopharma plant create?")
     assert not answer.refused and "180" in answer.text

@@ -74,6 +74,7 @@ def test_processes_sharing_a_chroma_server_see_an_ingest_without_restart(
         "ASSISTANT_DATA_DIR": str(data),
         "ASSISTANT_CHROMA_HOST": "127.0.0.1",
         "ASSISTANT_CHROMA_PORT": str(port),
+        "ASSISTANT_EMBEDDER": "minilm",  # the readers' embedder: the archive must be built with it
         "PYTHONPATH": str(ROOT),
     }
     _ingest(env, SEEDS)

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-_VERSIONS = ("onnxruntime", "chromadb", "bm25s", "llama_cpp_python", "llama-index-core", "numpy")
+_VERSIONS = ("onnxruntime", "chromadb", "tantivy", "llama_cpp_python", "llama-index-core", "numpy")
 
 T = TypeVar("T")
 

@@ -138,6 +138,10 @@ def _retrieval_one(
         cached = json.loads(done.read_text())
         build, build_s, rebuild_s = cached["build"], cached["build_s"], cached["rebuild_s"]
         store = PassageStore(settings)
+        if LexicalIndex.load(index_dir) is None:  # an index of an older format: rebuilt once, timed
+            say(f"retrieval: rebuilding the BM25 index of {size} passages")
+            _, rebuild_s, _ = timed(lambda: rebuild_lexical_index(store, index_dir))
+            done.write_text(json.dumps({**cached, "rebuild_s": rebuild_s}))
     else:
         shutil.rmtree(settings.data_dir, ignore_errors=True)
         store = PassageStore(settings)
@@ -148,9 +152,9 @@ def _retrieval_one(
 
     # Start-up as the query engine does it: ledger + saved index, which must load, not rebuild.
     retriever = HybridRetriever(settings, store, embedder)
-    stamp_before = (index_dir / "stamp.json").stat().st_mtime_ns
+    stamp_before = (index_dir / "meta.json").stat().st_mtime_ns
     _, startup_s, _ = timed(retriever.snapshot)
-    rebuilt_at_startup = (index_dir / "stamp.json").stat().st_mtime_ns != stamp_before
+    rebuilt_at_startup = (index_dir / "meta.json").stat().st_mtime_ns != stamp_before
     startup_rss = current_rss_mb()
     loads = [timed(lambda: LexicalIndex.load(index_dir))[1] for _ in range(BM25_LOAD_REPEATS)]
 
@@ -169,7 +173,7 @@ def _retrieval_one(
     update = live_update(settings, embedder, seed) if live else None
     return {
         "live_update": update,
-        "segments": len(LexicalIndex.load(index_dir).segments),  # type: ignore[union-attr]
+        "segments": LexicalIndex.load(index_dir).segments,  # type: ignore[union-attr]
         "passages": build["passages"],
         "articles": build["articles"],
         "build_s": build_s + rebuild_s,
