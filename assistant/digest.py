@@ -30,6 +30,7 @@ from .retrieval import Retriever
 from .text import sentence_spans
 
 MAX_LINES = 5
+TOPIC_MARGIN = 0.15  # a topic's articles: within this much of the best one's relevance (and above the gate)
 _LEAD_MIN_WORDS = 6
 
 # time expressions, removed before the rest of the question is matched ("What happened this week?")
@@ -150,9 +151,10 @@ def build_digest(
         return Digest(empty=within)
     retrieval = retriever.retrieve(request.topic, now=now, date_filter=within)
     best: dict[str, StoredPassage] = {}
+    floor = max(min_relevance, retrieval.best_dense - TOPIC_MARGIN)
     for hit in retrieval.hits:
         article = str(hit.passage.metadata.get("article_id", ""))
-        if hit.dense is not None and hit.dense >= min_relevance and article not in best:
+        if hit.dense is not None and hit.dense >= floor and article not in best:
             best[article] = hit.passage
     chosen = list(best.values())
     if request.latest:
