@@ -9,8 +9,6 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-
 from assistant import Answer, Assistant, Settings
 from assistant.prompts import Prompts
 
