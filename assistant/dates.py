@@ -2,7 +2,12 @@
 
 Relative expressions ("this week", "yesterday", "last month") can only mean when the article was
 published: they filter. Absolute ones ("in 2024", "in December 2025") may name the time of the event
-rather than of the article, so they only favour articles published then. Anything else: no range.
+rather than of the article, so they only favour articles published then; so does a named day ("on
+January 1, 2026"). "Recently" is the past 30 days. Anything else: no range.
+
+"Latest" ("the latest news", "the most recent articles") names no range: it asks for the archive's newest
+articles, however old they are (`asks_for_latest`). `describe` and `day` put ranges and days into words
+for answers and refusals ("this week", "1 January 2026").
 """
 
 from __future__ import annotations
@@ -27,6 +32,17 @@ class DateRange:
     label: str
 
 
+_DAYS_RECENT = 30  # "recently", "lately", "in recent days"
+_RECENT = re.compile(r"\b(?:recently|lately|of late|in recent (?:days|weeks))\b", re.IGNORECASE)
+_LATEST = re.compile(
+    r"\b(?:latest|newest|most recent|freshest|last few (?:articles|stories|reports))\b|"
+    r"\bwhat(?:'s| is) new\b|\brecent (?:news|articles|stories|headlines|developments|reports|events)\b",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "ten": 10, "few": 3}
+_ORDINAL = r"(\d{1,2})(?:st|nd|rd|th)?"
+
+
 def _ts(moment: datetime) -> int:
     return int(moment.replace(tzinfo=UTC).timestamp())
 
@@ -47,6 +63,13 @@ def find_date_range(question: str, now: datetime | None = None) -> DateRange | N
         return DateRange(_ts(today), _ts(today + timedelta(days=1)), True, "today")
     if re.search(r"\byesterday\b", q):
         return DateRange(_ts(today - timedelta(days=1)), _ts(today), True, "yesterday")
+    if m := re.search(
+        r"\b(?:the )?(?:last|past) (\d{1,3}|two|three|four|five|six|seven|ten|few) (days|weeks)\b", q
+    ):
+        count = int(m.group(1)) if m.group(1).isdigit() else _NUMBER_WORDS[m.group(1)]
+        days = count * (7 if m.group(2) == "weeks" else 1)
+        start, end = today - timedelta(days=days), today + timedelta(days=1)
+        return DateRange(_ts(start), _ts(end), True, m.group(0).removeprefix("the "))
     if m := re.search(r"\b(this|last|past) (week|month|year)\b", q):
         which, unit = m.groups()
         if unit == "week":
@@ -71,6 +94,11 @@ def find_date_range(question: str, now: datetime | None = None) -> DateRange | N
             if which == "past":
                 start, end = today - timedelta(days=365), today + timedelta(days=1)
         return DateRange(_ts(start), _ts(end), True, m.group(0))
+    if m := _RECENT.search(q):
+        start, end = today - timedelta(days=_DAYS_RECENT), today + timedelta(days=1)
+        return DateRange(_ts(start), _ts(end), True, "recently")
+    if named := _named_day(q):
+        return named
     m = re.search(rf"\b(last|this) ({_MONTH})\b", question, re.IGNORECASE)
     if m and m.group(2) in ("may", "MAY") and m.group(2) != "May":
         m = None  # "this may slow growth": the verb, not the month
@@ -88,3 +116,48 @@ def find_date_range(question: str, now: datetime | None = None) -> DateRange | N
         if 1900 <= year <= 2100:
             return DateRange(_ts(datetime(year, 1, 1)), _ts(datetime(year + 1, 1, 1)), False, m.group(0))
     return None
+
+
+def _named_day(q: str) -> DateRange | None:
+    """A day named in full: "January 1, 2026", "1 January 2026", "2026-01-01" (with or without "on")."""
+    found: tuple[int, int, int] | None = None
+    if m := re.search(rf"\b({_MONTH_OR_ABBR})\.? {_ORDINAL},? (\d{{4}})\b", q):
+        found = (int(m.group(3)), _MONTHS[m.group(1)], int(m.group(2)))
+    elif m := re.search(rf"\b{_ORDINAL} (?:of )?({_MONTH_OR_ABBR})\.?,? (\d{{4}})\b", q):
+        found = (int(m.group(3)), _MONTHS[m.group(2)], int(m.group(1)))
+    elif m := re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", q):
+        found = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    if m is None or found is None:
+        return None
+    try:
+        start = datetime(*found)
+    except ValueError:  # "February 30, 2026"
+        return None
+    return DateRange(_ts(start), _ts(start + timedelta(days=1)), False, day(start))
+
+
+def asks_for_latest(question: str) -> bool:
+    """Whether the question asks for the newest articles ("the latest news", "what is new", "the most
+    recent reports on X"): an order, not a range."""
+    return bool(_LATEST.search(question))
+
+
+def day(moment: datetime | int) -> str:
+    """A day in words: "1 January 2026" (epoch seconds are read in UTC)."""
+    if isinstance(moment, int):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return f"{moment.day} {calendar.month_name[moment.month]} {moment.year}"
+
+
+def describe(date_range: DateRange) -> str:
+    """The range as the words of a sentence "The archive has no articles from ...": "this week", "the
+    past week", "last December", "1 January 2026", "the past 30 days" (for "recently")."""
+    label = date_range.label
+    if label == "recently":
+        return f"the past {_DAYS_RECENT} days"
+    if re.match(r"past |last (?:\d|two|three|four|five|six|seven|ten|few)", label):
+        return f"the {label}"
+    months = [w for w in label.split() if w.rstrip(".") in _MONTHS and (len(w) > 3 or w == "may")]
+    words = [w.capitalize() if w in months else w for w in label.split()]
+    text = " ".join(words)
+    return re.sub(r"^(?:in|during|on|of) ", "", text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -23,7 +23,8 @@ from ingest.passages import count_tokens
 from ingest.store import PassageStore
 
 from .context import numbered, rank_sentences, with_excerpts
-from .dates import DateRange
+from .dates import DateRange, day
+from .digest import build_digest, digest_request
 from .errors import AssistantError, ConfigError, GeneratorError, QuestionError
 from .generation import ChatModel
 from .generators import Evidence, Generator, build_generators
@@ -68,7 +69,9 @@ class Assistant:
         retriever: Retriever,
         generators: Sequence[Generator],
         prompts: Prompts,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`clock` gives the time questions are asked at ("this week", "yesterday"; default: now, UTC)."""
         if not generators:
             raise ConfigError("the assistant needs at least one generator")
         self.settings = settings
@@ -76,6 +79,7 @@ class Assistant:
         self.generators = tuple(generators)
         self.prompts = prompts
         self.count_tokens = count_tokens
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     @classmethod
     def from_settings(
@@ -85,16 +89,18 @@ class Assistant:
         store: PassageStore | None = None,
         embedder: Embedder | None = None,
         chat_model: ChatModel | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> Assistant:
         """The assistant on `settings` (default: environment and defaults), with any part given instead of
         the one the settings would build: a store, an embedder (e.g. one already loaded), a chat model (which
-        then drafts whatever `llm_backend` says; the fallback still follows `llm_fallback`)."""
+        then drafts whatever `llm_backend` says; the fallback still follows `llm_fallback`), a clock (the time
+        questions are asked at)."""
         settings = settings or Settings()
         store = store or PassageStore(settings)
         embedder = embedder or build_embedder(settings)
         prompts = Prompts.load()
         generators = build_generators(settings, prompts, chat_model)
-        return cls(settings, HybridRetriever(settings, store, embedder), generators, prompts)
+        return cls(settings, HybridRetriever(settings, store, embedder), generators, prompts, clock)
 
     @property
     def backend(self) -> str:
@@ -144,6 +150,7 @@ class Assistant:
         date_filter = _date_filter(published_between)
         max_sources = _max_sources(max_sources)
         language = detect(question)
+        now = self.clock()
         t0 = time.perf_counter()
         if language is ENGLISH:
             standalone = self._condense(question, history or [])
@@ -151,12 +158,61 @@ class Assistant:
             standalone = self._condense_in_english(question, history or [])
         t_condense = time.perf_counter() - t0
 
+        request = digest_request(standalone, now) if date_filter is None else None
+        if request is not None:  # the news of a period or on a topic: one quoted line per article
+            t0 = time.perf_counter()
+            digest = build_digest(request, self.retriever, self.settings.min_relevance, now)
+            timing = {"condense": t_condense, "retrieve": time.perf_counter() - t0}
+            if digest.empty is not None:
+                yield from self._refusal(
+                    question,
+                    standalone,
+                    (),
+                    clock,
+                    timing,
+                    "the archive holds no article from the period asked about",
+                    language=language,
+                    text=self._no_articles(digest.empty, language),
+                )
+                return
+            if digest.grounded is not None:
+                yield from self._answer(
+                    question,
+                    standalone,
+                    digest.grounded,
+                    clock,
+                    timing,
+                    ["a digest"],
+                    language,
+                    backend="digest",
+                )
+                return
+
         t0 = time.perf_counter()
-        retrieval = self.retriever.retrieve(standalone, date_filter=date_filter)
+        retrieval = self.retriever.retrieve(standalone, now=now, date_filter=date_filter)
         t_retrieve = time.perf_counter() - t0
         retrieved = tuple(h.passage_id for h in retrieval.hits)
         timing = {"condense": t_condense, "retrieve": t_retrieve}
 
+        period = retrieval.date_range
+        if (
+            period is not None
+            and period.strict
+            and date_filter is None
+            and not retrieval.hits
+            and not self.retriever.store.published_between(period.start, period.end)
+        ):  # "this week" on an archive whose newest article is older: say so, and how old it is
+            yield from self._refusal(
+                question,
+                standalone,
+                retrieved,
+                clock,
+                timing,
+                "the archive holds no article from the period asked about",
+                language=language,
+                text=self._no_articles(period, language),
+            )
+            return
         if retrieval.best_dense < self.settings.min_relevance:
             yield from self._refusal(
                 question,
@@ -185,6 +241,7 @@ class Assistant:
             candidates,
             with_excerpts(candidates, ranked, budget, self.count_tokens, cover=cover),
             ranked,
+            today=day(now),
         )
 
         t0 = time.perf_counter()
@@ -243,9 +300,42 @@ class Assistant:
                 question, standalone, retrieved, clock, timing, *notes, usage=usage, language=language
             )
             return
+        yield from self._answer(
+            question,
+            standalone,
+            grounded,
+            clock,
+            timing,
+            notes,
+            language,
+            backend=generator_used,
+            retrieved=retrieved,
+            usage=usage,
+            check=check,
+        )
+
+    def _answer(
+        self,
+        question: str,
+        standalone: str,
+        grounded: Grounded,
+        clock: _Clock,
+        timing: dict[str, float],
+        notes: list[str],
+        language: Language,
+        *,
+        backend: str,
+        retrieved: tuple[str, ...] = (),
+        usage: Any = None,
+        check: float | None = None,
+    ) -> Iterator[StreamEvent]:
+        """The grounded answer as the final event (translated into the question's language first)."""
         text, answer_language = grounded.text, ENGLISH
         if language is not ENGLISH:
             text, answer_language = self._from_english(grounded.text, language, notes)
+            clock.mark_first()
+            yield TextDelta(text)
+        elif backend == "digest":  # a digest is not streamed by a generator: its text comes whole
             clock.mark_first()
             yield TextDelta(text)
         citations = tuple(
@@ -268,9 +358,9 @@ class Assistant:
             refused=False,
             question=question,
             standalone_question=standalone,
-            backend=generator_used,
+            backend=backend,
             notes=tuple(notes),
-            retrieved=retrieved,
+            retrieved=retrieved or tuple(c.passage_id for c in citations),
             timings=self._timings(clock, timing, usage),
             answer_check=check,
             language=answer_language.code,
@@ -348,9 +438,10 @@ class Assistant:
         *notes: str,
         usage: Any = None,
         language: Language = ENGLISH,
+        text: str = "",
     ) -> Iterator[StreamEvent]:
         clock.mark_first()
-        refusal = language.refusal or self.prompts.refusal
+        refusal = text or language.refusal or self.prompts.refusal
         yield TextDelta(refusal)
         yield Answer(
             text=refusal,
@@ -364,6 +455,11 @@ class Assistant:
             timings=self._timings(clock, timing, usage),
             language=language.code,
         )
+
+    def _no_articles(self, period: DateRange, language: Language) -> str:
+        """The refusal of a period the archive holds nothing from, naming its newest article's date."""
+        span = self.retriever.store.date_span()
+        return language.no_articles(period, None if span is None else span[1])
 
     @staticmethod
     def _timings(clock: _Clock, timing: dict[str, float], usage: Any) -> Timings:

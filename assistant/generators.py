@@ -32,6 +32,7 @@ class Evidence:
     candidates: Sequence[ContextPassage]  # the numbered passages, whole
     excerpts: Sequence[ContextPassage]  # the same passages cut to the excerpt budget: what a prompt shows
     ranked: Sequence[RankedSentence]  # every sentence of the candidates, best support first
+    today: str = ""  # the day the question is asked, in words ("7 January 2026"): the prompt says it
 
 
 class Generator(ABC):
@@ -90,7 +91,9 @@ class ModelGenerator(Generator):
 
     def stream(self, evidence: Evidence) -> Iterator[str]:
         self.warm_up()
-        messages = self.prompts.answer_messages(evidence.question, _prompt_passages(evidence.excerpts))
+        messages = self.prompts.answer_messages(
+            evidence.question, _prompt_passages(evidence.excerpts), today=evidence.today
+        )
         yield from self.chat_model.stream(messages, max_tokens=self.max_tokens)
 
     def cited(self, evidence: Evidence) -> Sequence[ContextPassage]:
@@ -122,7 +125,7 @@ class ModelGenerator(Generator):
 
     def check(self, evidence: Evidence, answer: str) -> float | None:
         messages = self.prompts.verify_messages(
-            evidence.question, _prompt_passages(evidence.excerpts), answer
+            evidence.question, _prompt_passages(evidence.excerpts), answer, today=evidence.today
         )
         try:
             return self.chat_model.yes_probability(messages)

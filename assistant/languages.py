@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from difflib import SequenceMatcher
 
+from .dates import DateRange, describe
+from .dates import day as english_day
 from .text import marker_numbers, names
 
 
@@ -25,6 +28,27 @@ class Language:
     name: str  # in English, as the translation prompt names it
     refusal: str  # "the articles do not say", in this language
     untranslated: str  # the note before an English answer whose translation failed its checks
+    # "the archive has nothing from that period; its newest article is from ...": {period}, {newest}
+    empty_range: str = "The archive has no articles from {period}; the newest is from {newest}."
+    empty_archive: str = "The archive has no dated articles from {period}."
+    periods: dict[str, str] = field(default_factory=dict)  # a range's label -> its words here
+    any_period: str = ""  # the words of a period not in `periods` ('' : English `describe`)
+    day_format: str = ""  # "{day} {month} {year}"; '' : English ("1 January 2026")
+    months: tuple[str, ...] = ()
+
+    def no_articles(self, date_range: DateRange, newest: int | None) -> str:
+        """The refusal of a question about a period the archive holds nothing from, naming the newest
+        article's date (epoch seconds; None when no article is dated)."""
+        period = self.periods.get(date_range.label) or self.any_period or describe(date_range)
+        if newest is None:
+            return self.empty_archive.format(period=period)
+        return self.empty_range.format(period=period, newest=self.day(newest))
+
+    def day(self, ts: int) -> str:
+        if not self.day_format:
+            return english_day(ts)
+        moment = datetime.fromtimestamp(ts, UTC)
+        return self.day_format.format(day=moment.day, month=self.months[moment.month - 1], year=moment.year)
 
 
 ENGLISH = Language("en", "English", "", "")
@@ -33,12 +57,51 @@ RUSSIAN = Language(
     "Russian",
     "В статьях об этом не сказано.",
     "(Перевод ответа не прошёл проверку, поэтому ответ дан на английском.)",
+    empty_range="В архиве нет статей {period}; самая свежая статья опубликована {newest}",
+    empty_archive="В архиве нет датированных статей {period}.",
+    periods={
+        "today": "за сегодня",
+        "yesterday": "за вчера",
+        "this week": "за эту неделю",
+        "last week": "за прошлую неделю",
+        "past week": "за последнюю неделю",
+        "this month": "за этот месяц",
+        "last month": "за прошлый месяц",
+        "past month": "за последний месяц",
+        "this year": "за этот год",
+        "last year": "за прошлый год",
+        "recently": "за последние 30 дней",
+    },
+    any_period="за этот период",
+    day_format="{day} {month} {year} г.",
+    months=tuple("января февраля марта апреля мая июня июля августа сентября октября ноября декабря".split()),
 )
 KAZAKH = Language(
     "kk",
     "Kazakh",
     "Мақалаларда бұл туралы айтылмаған.",
     "(Жауаптың аудармасы тексеруден өтпеді, сондықтан жауап ағылшын тілінде берілді.)",
+    empty_range="Мұрағатта {period} мақалалар жоқ; ең жаңа мақала {newest} жарияланған.",
+    empty_archive="Мұрағатта {period} күні көрсетілген мақалалар жоқ.",
+    periods={
+        "today": "бүгінгі",
+        "yesterday": "кешегі",
+        "this week": "осы аптадағы",
+        "last week": "өткен аптадағы",
+        "past week": "соңғы аптадағы",
+        "this month": "осы айдағы",
+        "last month": "өткен айдағы",
+        "past month": "соңғы айдағы",
+        "this year": "биылғы",
+        "last year": "былтырғы",
+        "recently": "соңғы 30 күндегі",
+    },
+    any_period="сұралған кезеңдегі",
+    day_format="{year} жылғы {day} {month}",
+    months=tuple(  # the locative: "2026 жылғы 1 қаңтарда"
+        "қаңтарда ақпанда наурызда сәуірде мамырда маусымда шілдеде тамызда қыркүйекте қазанда "
+        "қарашада желтоқсанда".split()
+    ),
 )
 LANGUAGES = {lang.code: lang for lang in (ENGLISH, RUSSIAN, KAZAKH)}
 

@@ -8,10 +8,12 @@ real questions, so the model sees the exact format it must follow.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import json
 import string
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from importlib.resources.abc import Traversable
 from typing import Any
 
@@ -36,7 +38,10 @@ _TEMPLATES: dict[str, frozenset[str]] = {
     "translate.txt": frozenset({"language", "text"}),
     "refusal.txt": frozenset(),
 }
-_OPTIONAL: dict[str, frozenset[str]] = {"passage.txt": frozenset({"title", "published", "source"})}
+_OPTIONAL: dict[str, frozenset[str]] = {
+    "passage.txt": frozenset({"title", "published", "source"}),
+    "question.txt": frozenset({"today"}),  # the day the question is asked, "7 January 2026"
+}
 
 
 def _fields(template: str) -> set[str]:
@@ -126,11 +131,17 @@ class Prompts:
             for p in passages
         )
 
-    def user_message(self, question: str, passages: list[PromptPassage]) -> str:
-        return self.question.format(passages=self.render_passages(passages), question=question)
+    def user_message(self, question: str, passages: list[PromptPassage], today: str = "") -> str:
+        return self.question.format(
+            passages=self.render_passages(passages), question=question, today=today or _day(None)
+        )
 
-    def answer_messages(self, question: str, passages: list[PromptPassage]) -> list[dict[str, str]]:
-        """System prompt, few-shot turns, then the question: a stable prefix the local model caches."""
+    def answer_messages(
+        self, question: str, passages: list[PromptPassage], today: str = ""
+    ) -> list[dict[str, str]]:
+        """System prompt, few-shot turns, then the question: a stable prefix the local model caches.
+        `today` is the day the question is asked ("7 January 2026"; default: today, UTC); an example is
+        asked on the day of its newest passage, so the prefix never changes."""
         messages = [{"role": "system", "content": self.system}]
         for example in self.examples:
             shots = [
@@ -139,18 +150,21 @@ class Prompts:
                 )
                 for i, p in enumerate(example["passages"])
             ]
-            messages.append({"role": "user", "content": self.user_message(example["question"], shots)})
+            asked = example.get("today") or _day(
+                max((p["published"] for p in example["passages"]), default="")
+            )
+            messages.append({"role": "user", "content": self.user_message(example["question"], shots, asked)})
             messages.append({"role": "assistant", "content": example["answer"].format(refusal=self.refusal)})
-        messages.append({"role": "user", "content": self.user_message(question, passages)})
+        messages.append({"role": "user", "content": self.user_message(question, passages, today)})
         return messages
 
     def verify_messages(
-        self, question: str, passages: list[PromptPassage], answer: str
+        self, question: str, passages: list[PromptPassage], answer: str, today: str = ""
     ) -> list[dict[str, str]]:
         """The answer conversation with the answer given and a yes/no check of it appended: the model
         continues its own context, so only the check's few tokens are new."""
         return [
-            *self.answer_messages(question, passages),
+            *self.answer_messages(question, passages, today),
             {"role": "assistant", "content": answer},
             {"role": "user", "content": self.verify.format(question=question)},
         ]
@@ -164,3 +178,12 @@ class Prompts:
 
     def translate_messages(self, text: str, language: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": self.translate.format(language=language, text=text)}]
+
+
+def _day(iso: str | None) -> str:
+    """A day in words, "7 January 2026": of an ISO date, or today (UTC) for None or an unreadable one."""
+    moment: date = datetime.now(UTC).date()
+    if iso:
+        with contextlib.suppress(ValueError):
+            moment = date.fromisoformat(iso[:10])
+    return f"{moment.day} {moment.strftime('%B')} {moment.year}"

@@ -477,6 +477,55 @@ class PassageStore:
         """Committed articles (one count query, not a read of the ledger)."""
         return int(self._call("ledger count", lambda: self._collections()[1].count()))
 
+    def _published_ids(self, start: int, end: int, limit: int | None) -> list[str]:
+        """Ids of committed articles published in [start, end) (at most `limit`; dated ones only)."""
+        where = {"$and": [{"published_ts": {"$gte": max(start, 0)}}, {"published_ts": {"$lt": end}}]}
+        got = self._call(
+            "ledger get",
+            lambda: self._collections()[1].get(where=where, limit=limit, include=[]),
+        )
+        return list(got["ids"])
+
+    def published_between(self, start: int, end: int) -> bool:
+        """Whether some committed article was published in [start, end) (epoch seconds): one small query."""
+        return bool(self._published_ids(start, end, 1))
+
+    def date_span(self) -> tuple[int, int] | None:
+        """Epoch seconds of the oldest and the newest publication time of the committed articles (None when
+        none is dated): a bisection of small filtered queries, never a read of the ledger."""
+        top = 2**36
+        if not self.published_between(0, top):
+            return None
+        lo, hi = 0, top  # the newest: the largest t with an article in [t, top)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self.published_between(mid, top) else (lo, mid)
+        newest = lo
+        lo, hi = 0, newest + 1  # the oldest: the smallest t with an article in [0, t + 1)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if self.published_between(0, mid) else (mid, hi)
+        return lo, newest
+
+    def newest_articles(self, limit: int, start: int = 0, end: int = 2**36) -> list[ArticleRecord]:
+        """The `limit` most recently published committed articles in [start, end), newest first: windows
+        back from the newest date, doubling until they hold enough."""
+        span = self.date_span()
+        if span is None or limit < 1:
+            return []
+        oldest, newest = max(span[0], start), min(span[1] + 1, end)
+        if newest <= oldest:
+            return []
+        width = 86_400
+        while True:
+            lo = max(oldest, newest - width)
+            ids = self._published_ids(lo, newest, None)
+            if len(ids) >= limit or lo == oldest:
+                break
+            width *= 4
+        records = sorted(self.articles(ids).values(), key=lambda r: r.published_ts, reverse=True)
+        return records[:limit]
+
     def commit_articles(self, records: Sequence[ArticleRecord]) -> None:
         """Write ledger entries (the commit point), one Chroma call per page: a page commits whole or not
         at all, so a killed run never leaves a half-written entry."""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from assistant.dates import DateRange, find_date_range
+from assistant.dates import DateRange, asks_for_latest, day, describe, find_date_range
 
 # Wednesday 7 January 2026, mid-afternoon: the Monday of its week is 5 January, its month follows December
 NOW = datetime(2026, 1, 7, 15, 30)
@@ -117,3 +117,74 @@ def test_an_abbreviated_month_is_a_month() -> None:
     assert find_date_range("What was decided in Dec. 2025?", NOW) == DateRange(
         ts(2025, 12, 1), ts(2026, 1, 1), False, "in dec. 2025"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end", "label", "words"),
+    [
+        ("What happened recently?", (2025, 12, 8), (2026, 1, 8), "recently", "the past 30 days"),
+        ("Who resigned lately?", (2025, 12, 8), (2026, 1, 8), "recently", "the past 30 days"),
+        ("What happened in the last 3 days?", (2026, 1, 4), (2026, 1, 8), "last 3 days", "the last 3 days"),
+        (
+            "Any news in the past two weeks?",
+            (2025, 12, 24),
+            (2026, 1, 8),
+            "past two weeks",
+            "the past two weeks",
+        ),
+        ("What happened this week?", (2026, 1, 5), (2026, 1, 8), "this week", "this week"),
+        ("What happened in the past week?", (2025, 12, 31), (2026, 1, 8), "past week", "the past week"),
+        ("What happened last December?", (2025, 12, 1), (2026, 1, 1), "last december", "last December"),
+    ],
+)
+def test_new_relative_times_and_their_words(
+    question: str, start: tuple[int, int, int], end: tuple[int, int, int], label: str, words: str
+) -> None:
+    got = find_date_range(question, NOW)
+    assert got == DateRange(ts(*start), ts(*end), True, label)
+    assert describe(got) == words
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What happened on January 1, 2026?",
+        "What happened on Jan. 1st, 2026?",
+        "What happened on 1 January 2026?",
+        "What was published on the 1st of January 2026?",
+        "Which articles are from 2026-01-01?",
+    ],
+)
+def test_a_named_day_favours_that_day(question: str) -> None:
+    """A named day may be the day of the event, like a named month: it favours, it does not filter."""
+    got = find_date_range(question, NOW)
+    assert got == DateRange(ts(2026, 1, 1), ts(2026, 1, 2), False, "1 January 2026")
+    assert describe(got) == "1 January 2026"
+
+
+def test_an_impossible_day_is_no_day() -> None:
+    assert find_date_range("What happened on February 30, 2026?", NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "latest"),
+    [
+        ("What is the latest news?", True),
+        ("What is the latest on the biopharma plant?", True),
+        ("Show me the most recent articles about taxis", True),
+        ("What's new?", True),
+        ("Any recent developments in healthcare?", True),
+        ("How many jobs will the biopharma plant create?", False),
+        ("What did the last report say?", False),
+        ("Is the new plant in the Alatau zone?", False),
+    ],
+)
+def test_latest_is_an_order_not_a_range(question: str, latest: bool) -> None:
+    assert asks_for_latest(question) is latest
+    if latest and "recent" not in question:
+        assert find_date_range(question, NOW) is None
+
+
+def test_days_in_words() -> None:
+    assert day(datetime(2026, 1, 1, 16, 52)) == "1 January 2026"
+    assert day(ts(2025, 12, 29) + 3600) == "29 December 2025"
