@@ -14,7 +14,7 @@ from .measure import ROOT, timed
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
-    from ingest.embedding import MiniLMEmbedding
+    from ingest.embedding import Embedder
 
 __all__ = ["CLAPNQ", "SEEDS", "SEEDS_DEV", "SEEDS_LARGE", "first_use", "fresh_settings", "load_embedder"]
 
@@ -31,11 +31,11 @@ def fresh_settings(data_dir: Path, base: Settings | None = None, **update: Any) 
     return (base or Settings()).model_copy(update={"data_dir": data_dir, **update})
 
 
-def load_embedder(settings: Settings) -> tuple[MiniLMEmbedding, float]:
-    """The local ONNX embedder as the settings size it, loaded now; and its load time."""
-    from ingest.embedding import MiniLMEmbedding
+def load_embedder(settings: Settings) -> tuple[Embedder, float]:
+    """The embedder the settings choose (`ASSISTANT_EMBEDDER`, default e5), loaded now; and its load time."""
+    from ingest.embedding import build_embedder
 
-    embedder = MiniLMEmbedding(threads=settings.embed_threads, embed_batch_size=settings.embed_batch)
+    embedder = build_embedder(settings)
     _, seconds, _ = timed(lambda: embedder.encode(["warm up"]))
     return embedder, seconds
 

@@ -26,7 +26,7 @@ from .measure import header, load_average, machine, peak_rss_mb, say, timed
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
-    from ingest.embedding import MiniLMEmbedding
+    from ingest.embedding import Embedder
     from ingest.sync import SyncReport
 
 __all__ = ["feeds_section", "render_feeds"]
@@ -41,7 +41,7 @@ def feeds_section(
     seed: int = 0,
     settings: Settings | None = None,
     workdir: Path | None = None,
-    embedder: MiniLMEmbedding | None = None,
+    embedder: Embedder | None = None,
 ) -> dict[str, Any]:
     """Serve `feeds` feeds of `items` items each and time the first sync, an unchanged poll and the sync
     that adds `new_items` items."""

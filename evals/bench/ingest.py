@@ -20,7 +20,7 @@ from .measure import current_rss_mb, dir_mb, header, load_average, machine, peak
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
-    from ingest.embedding import MiniLMEmbedding
+    from ingest.embedding import Embedder
 
 __all__ = ["ingest_section", "render_ingest"]
 
@@ -80,7 +80,7 @@ def ingest_section(
 
 
 def _ingest_one(
-    name: str, path: Path, settings: Settings, embedder: MiniLMEmbedding
+    name: str, path: Path, settings: Settings, embedder: Embedder
 ) -> tuple[dict[str, Any], list[str]]:
     from ingest import ingest_paths
     from ingest.lexical import rebuild_lexical_index
@@ -156,7 +156,7 @@ def _ingest_one(
     return row, texts
 
 
-def _batch_lever(embedder: MiniLMEmbedding, texts: list[str], sizes: Sequence[int]) -> dict[str, Any]:
+def _batch_lever(embedder: Embedder, texts: list[str], sizes: Sequence[int]) -> dict[str, Any]:
     """The embedder alone on up to 256 passages spread over `texts`, at each batch size (best of 3)."""
     step = max(1, len(texts) // LEVER_PASSAGES)
     sample = texts[::step][:LEVER_PASSAGES]

@@ -38,11 +38,11 @@ import json, sys, time
 t0 = time.perf_counter()
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
-from ingest.embedding import MiniLMEmbedding
+from ingest.embedding import build_embedder
 from ingest.store import PassageStore
 
 settings = Settings(data_dir=sys.argv[1])
-retriever = HybridRetriever(settings, PassageStore(settings), MiniLMEmbedding(threads=1))
+retriever = HybridRetriever(settings, PassageStore(settings), build_embedder(settings))
 t1 = time.perf_counter()
 retriever.warm_up()
 t2 = time.perf_counter()

@@ -26,7 +26,7 @@ from .measure import current_rss_mb, dir_mb, header, load_average, machine, peak
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
-    from ingest.embedding import MiniLMEmbedding
+    from ingest.embedding import Embedder
     from ingest.store import PassageStore
 
 __all__ = ["build_synthetic_store", "interleave", "render_retrieval", "retrieval_section"]
@@ -51,7 +51,7 @@ def retrieval_section(
     warmup: int = 5,
     seed: int = 0,
     settings: Settings | None = None,
-    embedder: MiniLMEmbedding | None = None,
+    embedder: Embedder | None = None,
     pool_limit: int | None = None,
     workdir: Path | None = None,
     cache: Path | None = None,
@@ -113,7 +113,7 @@ def retrieval_section(
 def _retrieval_one(
     size: int,
     settings: Settings,
-    embedder: MiniLMEmbedding,
+    embedder: Embedder,
     pool: Sequence[str],
     vectors: np.ndarray,
     tokens: Sequence[int],
@@ -145,7 +145,10 @@ def _retrieval_one(
     else:
         shutil.rmtree(settings.data_dir, ignore_errors=True)
         store = PassageStore(settings)
-        build, build_s, _ = timed(lambda: build_synthetic_store(store, size, pool, vectors, tokens, seed))
+        space = embedder.model_id
+        build, build_s, _ = timed(
+            lambda: build_synthetic_store(store, size, pool, vectors, tokens, seed, vector_space=space)
+        )
         say(f"retrieval: building the BM25 index of {size} passages")
         _, rebuild_s, _ = timed(lambda: rebuild_lexical_index(store, index_dir))
         done.write_text(json.dumps({"build": build, "build_s": build_s, "rebuild_s": rebuild_s}))
@@ -202,6 +205,7 @@ def build_synthetic_store(
     seed: int = 0,
     passage_tokens: int = PASSAGE_TOKENS,
     flush_every: int = 4000,
+    vector_space: str = "",
 ) -> dict[str, Any]:
     """Write `size` passages of synthetic articles straight into `store`, as ingest would (passages, then
     one ledger record per article), each passage's vector being the normalised mean of the vectors of its
@@ -214,6 +218,7 @@ def build_synthetic_store(
     from ..synth import synthetic_articles
 
     seconds = {"compose_s": 0.0, "upsert_s": 0.0, "commit_s": 0.0}
+    store.record_vector_space(vector_space)
     buffer: list[tuple[Passage, np.ndarray]] = []
     pending: list[ArticleRecord] = []
     written = articles = 0
