@@ -235,7 +235,11 @@ class Assistant:
         candidates = numbered(retrieval.hits, max(1, limit))
         if retrieval.sources:
             cover = {p.n for p in candidates if p.metadata.get("source") in retrieval.sources}
-        ranked = rank_sentences(standalone, candidates, self.retriever.embedder)
+        # the question is in English by now: English sentences are ranked by the embedder's faster English
+        # ranker (MiniLM beside e5), those of articles in other languages by the multilingual embedder
+        english = detect(" ".join(p.text[:200] for p in candidates)) is ENGLISH
+        embedder = self.retriever.embedder
+        ranked = rank_sentences(standalone, candidates, embedder.sentence_ranker() if english else embedder)
         evidence = Evidence(
             standalone,
             candidates,

@@ -69,8 +69,17 @@ class EvalSet:
         )
 
     def ingest(self, settings: Settings, progress: bool = False) -> None:
+        """Bring the set's own collection up to date: a cache, so one built by another embedder is
+        re-embedded rather than refused."""
         from ingest import ingest_paths
+        from ingest.embedding import build_embedder
+        from ingest.errors import EmbedderMismatchError
+        from ingest.reembed import reembed
 
+        try:
+            PassageStore(settings).check_vector_space(build_embedder(settings).model_id)
+        except EmbedderMismatchError:
+            reembed(settings, wait=True, progress=progress)
         report = ingest_paths([self.corpus or SEEDS], settings, prune=True, wait=True, progress=progress)
         if report.failed:
             raise AssistantError(f"the corpus of {self.name} did not ingest cleanly: {report.failed[:3]}")

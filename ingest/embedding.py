@@ -16,6 +16,7 @@ which one made its vectors (`model_id`) and refuses to mix them (see `ingest.sto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -70,6 +71,11 @@ class ArchiveEmbedding(BaseEmbedding):
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of questions; the same as passages unless the model tells them apart."""
         return self.encode(texts)
+
+    def sentence_ranker(self) -> ArchiveEmbedding:
+        """The embedder that ranks English sentences against an English question: this one, unless a
+        faster one does it as well."""
+        return self
 
     def relevance(self, cosine: Any) -> Any:
         """Cosine similarity (a float or an array) on the one scale the assistant's thresholds are set in,
@@ -167,6 +173,9 @@ class E5Embedding(ArchiveEmbedding):
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._run(texts, is_query=True)
+
+    def sentence_ranker(self) -> ArchiveEmbedding:
+        return english_ranker(self.threads)
 
     def relevance(self, cosine: Any) -> Any:
         """e5's cosines crowd into 0.7-0.9 (unrelated text scores ~0.75), MiniLM's spread over 0-0.8.
@@ -285,6 +294,14 @@ class RemoteEmbedding(ArchiveEmbedding):
 
 Embedder = ArchiveEmbedding
 _REMOTE_MIN_BATCH = 64  # one HTTP request per few passages would be all latency
+
+
+@functools.lru_cache(maxsize=2)
+def english_ranker(threads: int) -> MiniLMEmbedding:
+    """The English embedder that ranks an answer's candidate sentences when the archive's embedder is e5:
+    the question is in English by then and e5 is ~5x slower per sentence (a question's ~60 sentences took
+    ~2 s with e5). Shared by the assistants of a process (a cache: dropping it only costs a reload)."""
+    return MiniLMEmbedding(threads=threads)
 
 
 def build_embedder(settings: ArchiveSettings) -> Embedder:

@@ -338,3 +338,22 @@ def test_cli_unknown_gate_metric_lists_valid_names(
     err = capsys.readouterr().err
     assert "acuracy" in err and "accuracy" in err and "refusal_recall" in err
     assert not out.exists()
+
+
+def test_a_set_collection_built_by_another_embedder_is_reembedded(tmp_path: Path) -> None:
+    """A set's own collection is a cache: one left by the MiniLM embedder is re-embedded, not refused."""
+    from assistant import Settings
+    from ingest import ingest_paths
+    from ingest.embedding import E5_MODEL_ID, MiniLMEmbedding
+    from ingest.store import PassageStore
+
+    corpus = tmp_path / "set" / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "a.md").write_text("# Astana opens a bridge\n\nThe bridge over the Ishim opened on Monday.\n")
+    (tmp_path / "set" / "questions.jsonl").write_text('{"question": "What opened?", "answerable": true}\n')
+    eval_set = EvalSet.load(tmp_path / "set")
+    settings = eval_set.archive_settings(Settings(data_dir=tmp_path / "data"))
+    ingest_paths([corpus], settings, embedder=MiniLMEmbedding())
+    assert PassageStore(settings).vector_space() != E5_MODEL_ID
+    eval_set.ingest(settings)
+    assert PassageStore(settings).vector_space() == E5_MODEL_ID
