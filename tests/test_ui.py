@@ -320,7 +320,7 @@ def test_the_status_reads_the_ledger_only_after_ingest_saved_a_new_index(
     backend = ChatBackend(settings, SimpleNamespace(backend="extractive"))  # type: ignore[arg-type]
     assert "10 articles" in backend.status() and "10 articles" in backend.status()
     assert len(reads) == 1
-    stamp = index_dir(settings) / "stamp.json"
+    stamp = index_dir(settings) / "meta.json"  # Tantivy's commit point: what `saved_at` reads
     later = stamp.stat().st_mtime + 5
     os.utime(stamp, (later, later))  # what an ingest that changed the archive does
     assert "10 articles" in backend.status()
