@@ -296,3 +296,31 @@ def test_local_model_russian_follow_up(local_assistant: Assistant) -> None:
 def test_local_model_refuses_a_russian_question_in_russian(local_assistant: Assistant) -> None:
     answer = local_assistant.ask("Сколько беспилотных такси будет работать в Астане в 2026 году?")
     assert answer.refused and answer.text == RUSSIAN.refusal and not answer.citations, answer.notes
+
+
+def test_local_model_answers_a_question_about_a_fed_article(  # type: ignore[no-untyped-def]
+    tmp_path: Path, embedder, local_chat_model
+) -> None:
+    """A feed served over real HTTP on 127.0.0.1 is synced, and the real model answers from its article."""
+    from datetime import UTC, datetime
+
+    from evals.bench.feedsite import Item, page, rss, serve
+    from ingest.sync import sync_sources
+
+    text = (
+        "The city council of Aktobe approved a new tram line on Tuesday. The line will be 14 kilometres "
+        "long and have 21 stops, and the first trams are expected to run in 2028, the council said."
+    )
+    for site in serve(free_port()):
+        link = site.put("/aktobe/tram.html", page("Aktobe approves a tram line", text))
+        when = datetime(2026, 1, 5, tzinfo=UTC)
+        item = Item("tram-1", "Aktobe approves a tram line", link, when, "A tram.")
+        feed = site.put("/city.xml", rss("Aktobe News", [item]), "application/rss+xml")
+        settings = Settings(data_dir=tmp_path / "data")
+        assert sync_sources([feed], settings, embedder=embedder).ok
+    bot = Assistant.from_settings(settings, embedder=embedder, chat_model=local_chat_model)
+    answer = bot.ask("How many stops will the new tram line in Aktobe have?")
+    assert not answer.refused, answer.notes
+    assert "21" in answer.text and answer.citations
+    cited = answer.citations[0]
+    assert cited.source == "Aktobe News" and cited.url.endswith("/aktobe/tram.html")
