@@ -586,7 +586,10 @@ def score_question(
 
     in_language: bool | None = None
     if item.get("lang") and not refused:
-        in_language = detect(plain).code == item["lang"]
+        # a note in the question's language before an answer in another ("(The translation failed ...)")
+        # does not make the answer that language: the claims are judged
+        claims = re.sub(r"^\s*\([^)]*\)\s*", "", plain)
+        in_language = detect(claims).code == item["lang"]
         if not in_language:
             reasons.append(f"the answer is not in the question's language ({item['lang']})")
 

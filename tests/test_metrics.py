@@ -498,6 +498,8 @@ def test_the_answer_language_is_checked_for_questions_with_a_lang() -> None:
     russian = answer("Центр выполняет около 12 000 процедур в год [1].", P_PROCEDURES)
     english = answer("The oncology center performs about 12,000 procedures annually [1].", P_PROCEDURES)
     refused = answer("В статьях об этом не сказано.", refused=True)
+    noted = answer("(Перевод не прошёл проверку.) The center performs 12,000 procedures [1].", P_PROCEDURES)
+    assert score_question(item, noted, WordJudge()).in_language is False  # the note is not the answer
     assert score_question(item, russian, WordJudge()).in_language is True
     in_english = score_question(item, english, WordJudge())
     assert in_english.in_language is False and any("language" in r for r in in_english.reasons)
