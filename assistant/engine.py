@@ -23,7 +23,7 @@ from ingest.passages import count_tokens
 from ingest.store import PassageStore
 
 from .context import numbered, rank_sentences, with_excerpts
-from .dates import DateRange, day
+from .dates import DateRange, asks_for_latest, day
 from .digest import build_digest, digest_request
 from .errors import AssistantError, ConfigError, GeneratorError, QuestionError
 from .generation import ChatModel
@@ -245,7 +245,7 @@ class Assistant:
             candidates,
             with_excerpts(candidates, ranked, budget, self.count_tokens, cover=cover),
             ranked,
-            today=day(now),
+            today=day(now) if retrieval.date_range is not None or asks_for_latest(standalone) else "",
         )
 
         t0 = time.perf_counter()

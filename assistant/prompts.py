@@ -8,12 +8,10 @@ real questions, so the model sees the exact format it must follow.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.resources
 import json
 import string
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from importlib.resources.abc import Traversable
 from typing import Any
 
@@ -40,7 +38,7 @@ _TEMPLATES: dict[str, frozenset[str]] = {
 }
 _OPTIONAL: dict[str, frozenset[str]] = {
     "passage.txt": frozenset({"title", "published", "source"}),
-    "question.txt": frozenset({"today"}),  # the day the question is asked, "7 January 2026"
+    "question.txt": frozenset(),
 }
 
 
@@ -132,16 +130,18 @@ class Prompts:
         )
 
     def user_message(self, question: str, passages: list[PromptPassage], today: str = "") -> str:
-        return self.question.format(
-            passages=self.render_passages(passages), question=question, today=today or _day(None)
-        )
+        """The question with its passages; `today` ("7 January 2026"), when given, is said first. Only
+        questions about a time get it: on every question the line cost the 1.5B model 4 of 19 right
+        answers on seeds_dev (89.5% -> 68.4%)."""
+        text = self.question.format(passages=self.render_passages(passages), question=question)
+        return f"Today is {today}.\n\n{text}" if today else text
 
     def answer_messages(
         self, question: str, passages: list[PromptPassage], today: str = ""
     ) -> list[dict[str, str]]:
         """System prompt, few-shot turns, then the question: a stable prefix the local model caches.
-        `today` is the day the question is asked ("7 January 2026"; default: today, UTC); an example is
-        asked on the day of its newest passage, so the prefix never changes."""
+        `today` is the day the question is asked ("7 January 2026"), given for questions about a time; the
+        examples carry none, so the prefix never changes."""
         messages = [{"role": "system", "content": self.system}]
         for example in self.examples:
             shots = [
@@ -150,10 +150,7 @@ class Prompts:
                 )
                 for i, p in enumerate(example["passages"])
             ]
-            asked = example.get("today") or _day(
-                max((p["published"] for p in example["passages"]), default="")
-            )
-            messages.append({"role": "user", "content": self.user_message(example["question"], shots, asked)})
+            messages.append({"role": "user", "content": self.user_message(example["question"], shots)})
             messages.append({"role": "assistant", "content": example["answer"].format(refusal=self.refusal)})
         messages.append({"role": "user", "content": self.user_message(question, passages, today)})
         return messages
@@ -178,12 +175,3 @@ class Prompts:
 
     def translate_messages(self, text: str, language: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": self.translate.format(language=language, text=text)}]
-
-
-def _day(iso: str | None) -> str:
-    """A day in words, "7 January 2026": of an ISO date, or today (UTC) for None or an unreadable one."""
-    moment: date = datetime.now(UTC).date()
-    if iso:
-        with contextlib.suppress(ValueError):
-            moment = date.fromisoformat(iso[:10])
-    return f"{moment.day} {moment.strftime('%B')} {moment.year}"

@@ -142,11 +142,13 @@ def test_a_russian_digest_goes_through_the_answers_translation(seeded_dir: Path,
     assert answer.text.count("- 1 January 2026: ") == 2 and len(answer.citations) == 2
 
 
-def test_the_prompt_says_what_day_it_is(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    chat = ScriptedChat("The plant is expected to create more than 180 permanent jobs [1].")
-    make_bot(seeded_dir, embedder, SOON, chat).ask("How many jobs will the biopharma plant create?")
-    question = chat.prompts[-1][-1]["content"]
-    assert question.startswith("Today is 2 January 2026.")
-    # the few-shot examples are asked on their own day: the cached prefix never changes
+def test_the_prompt_says_what_day_it_is_for_questions_about_a_time(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chat = ScriptedChat("The plant is expected to create more than 180 permanent jobs [1].", repeat=True)
+    bot = make_bot(seeded_dir, embedder, SOON, chat)
+    bot.ask("How many jobs will the biopharma plant create this year?")
+    assert chat.prompts[-1][-1]["content"].startswith("Today is 2 January 2026.")
+    bot.ask("How many jobs will the biopharma plant create?")  # no time named: no date (it cost answers)
+    assert not chat.prompts[-1][-1]["content"].startswith("Today is")
+    # the few-shot examples carry no day: the cached prefix never changes
     prefix = Prompts.load().answer_messages("warm up", [])[:-1]
     assert chat.prompts[-1][: len(prefix)] == prefix
