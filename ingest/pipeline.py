@@ -147,38 +147,14 @@ def ingest_paths(
         except ReadError as exc:
             raise IngestError(str(exc)) from exc
         read, read_whole = _read_all(files, settings, report, progress)
-        if prune:  # pruning looks at every ledger entry; otherwise only those of the articles read
-            ledger = store.articles()
-        else:
-            ledger = store.articles_matching(
-                [x for r in read for x in (r.article.article_id, r.legacy_id)],
-                [r.article.content_hash for r in read],
-            )
+        ledger = store.articles() if prune else _ledger_of(store, read)  # pruning looks at every entry
         gone: set[str] = set()
         if prune:
             seen = {r.article.article_id for r in read} | {r.legacy_id for r in read}
             gone = pruned(ledger, files, read_whole, [Path(p) for p in paths], seen)
-        with tqdm(desc="splitting", unit="article", disable=not progress, leave=False) as bar:
-            plan = make_plan(read, ledger, gone, _splitter(settings, bar))
-        _count(plan, report)
-        lexical = index_dir(settings)
-        repair = pending(lexical)  # an earlier run changed the archive and died before saving the index
-        changes = bool(plan.write or plan.retire or gone)
-        if changes:
-            mark_pending(lexical)
-        if plan.write:
-            if embedder is None:
-                from .embedding import build_embedder
-
-                embedder = build_embedder(settings)
-            _write(plan.write, store, embedder, report, progress)
-        for article_id in [*plan.retire, *sorted(gone)]:  # only once what replaces them is committed
-            store.forget_article(article_id)
-        report.pruned = len(gone)
+        _store(read, ledger, gone, settings, store, embedder, report, progress)
         if prune and not settings.chroma_host:  # a server may have other machines' ingests under way
             _drop_leftovers(store)
-        if changes or repair:
-            _update_lexical(store, lexical, plan, gone, repair)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -200,19 +176,37 @@ def store_articles(
     if not read and not forget:
         return report
     store = store or PassageStore(settings)
-    if forget:
-        ledger = store.articles()
-    else:  # only the ledger entries of the articles read: the cost of the change, not of the archive
-        ledger = store.articles_matching(
-            [x for r in read for x in (r.article.article_id, r.legacy_id)],
-            [r.article.content_hash for r in read],
-        )
-    gone = set(forget) & set(ledger)
+    ledger = store.articles() if forget else _ledger_of(store, read)
+    _store(read, ledger, set(forget) & set(ledger), settings, store, embedder, report, progress)
+    return report
+
+
+def _ledger_of(store: PassageStore, read: Sequence[ReadArticle]) -> dict[str, ArticleRecord]:
+    """The ledger entries of the articles read (by id, legacy id and content hash): the cost of the
+    change, not of the archive."""
+    return store.articles_matching(
+        [x for r in read for x in (r.article.article_id, r.legacy_id)],
+        [r.article.content_hash for r in read],
+    )
+
+
+def _store(
+    read: Sequence[ReadArticle],
+    ledger: dict[str, ArticleRecord],
+    gone: set[str],
+    settings: ArchiveSettings,
+    store: PassageStore,
+    embedder: Embedder | None,
+    report: IngestReport,
+    progress: bool,
+) -> None:
+    """Plan against `ledger`, embed and commit what is new or changed, forget what it replaces and `gone`,
+    and bring the lexical index along (the one path of files, feeds and pages)."""
     with tqdm(desc="splitting", unit="article", disable=not progress, leave=False) as bar:
         plan = make_plan(list(read), ledger, gone, _splitter(settings, bar))
     _count(plan, report)
     lexical = index_dir(settings)
-    repair = pending(lexical)
+    repair = pending(lexical)  # an earlier run changed the archive and died before saving the index
     changes = bool(plan.write or plan.retire or gone)
     if changes:
         mark_pending(lexical)
@@ -227,7 +221,6 @@ def store_articles(
     report.pruned += len(gone)
     if changes or repair:
         _update_lexical(store, lexical, plan, gone, repair)
-    return report
 
 
 def _update_lexical(store: PassageStore, directory: Path, plan: Plan, gone: set[str], repair: bool) -> None:
