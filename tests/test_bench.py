@@ -125,11 +125,17 @@ def test_all_forwards_the_options_to_each_section() -> None:
     args = build_parser().parse_args(["all", "--sizes", "300", "1000", "--limit", "2", "--articles", "50"])
     again = build_parser().parse_args(["ingest", *forwarded(args)])
     assert (again.sizes, again.limit, again.articles, again.queries) == ([300, 1000], 2, 50, 50)
+    assert (again.with_model, again.no_live) == (False, False)
+    flags = build_parser().parse_args(["all", "--with-model", "--no-live"])
+    again = build_parser().parse_args(["retrieval", *forwarded(flags)])
+    assert (again.with_model, again.no_live) == (True, True)
 
 
 def test_run_child_reports_output_time_and_memory() -> None:
     result = run_child([sys.executable, "-c", "print('answer')"])
     assert result["returncode"] == 0 and result["output_head"] == "answer\n"
+    long = run_child([sys.executable, "-c", "print('x' * 5000)"])
+    assert long["output"] == "x" * 5000 + "\n" and len(long["output_head"]) == 300
     assert 0 < result["to_output_s"] <= result["wall_s"] and result["peak_rss_mb"] > 0
     failed = run_child([sys.executable, "-c", "import sys; sys.exit('boom')"])
     assert failed["returncode"] == 1 and "boom" in failed["stderr_tail"]
@@ -155,6 +161,19 @@ def test_retrieval_section_tiny(tmp_path: Path, embedder) -> None:  # type: igno
     assert row["hits_mean"] > 0
     assert "retrieve, milliseconds" in render_retrieval(result)
     assert list(tmp_path.iterdir()) == []  # the temporary data dir is gone
+
+
+def test_served_starts_the_whole_assistant_on_an_archive_and_answers(seeded_dir: Path) -> None:
+    from evals.bench.served import served
+
+    result = served(seeded_dir, ["How many jobs will the biopharma plant create?"], backend="extractive")
+    assert result["returncode"] == 0, result["error"]
+    assert result["import_s"] > 0 and 0 < result["startup_s"] < result["wall_s"]
+    (answer,) = result["answers"]
+    assert answer["refused"] is False and 0 < answer["retrieve_s"] <= answer["total_s"]
+    assert result["peak_rss_mb"] > 100  # the child's own memory (embedder and archive), not the test's
+    broken = served(seeded_dir.parent / "missing", ["Anything?"], backend="extractive")
+    assert broken["returncode"] != 0 and broken["answers"] == [] and broken["error"]
 
 
 def test_feeds_section_small(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-live", action="store_true", help="retrieval: skip the live update (adding 10 articles)"
     )
+    parser.add_argument(
+        "--with-model",
+        action="store_true",
+        help="retrieval: also start the whole assistant with the local model on each archive (start-up, "
+        "two answers, peak memory of that process)",
+    )
     return parser
 
 
@@ -109,6 +115,7 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
             workdir=args.workdir,
             cache=args.cache,
             live=not args.no_live,
+            with_model=args.with_model,
         )
     if name == "feeds":
         return feeds_section(args.feeds, args.items, args.new_items, args.seed, workdir=args.workdir)
@@ -147,6 +154,8 @@ def forwarded(args: argparse.Namespace) -> list[str]:
         out += ["--cache", str(args.cache)]
     if args.no_live:
         out.append("--no-live")
+    if args.with_model:
+        out.append("--with-model")
     return out
 
 

@@ -211,8 +211,8 @@ def say(message: str) -> None:
 def run_child(
     command: Sequence[str], env: dict[str, str] | None = None, capture: bool = True
 ) -> dict[str, Any]:
-    """Run a process to its end: wall time to its first output and to its exit, its own peak memory.
-    Without `capture` its output goes to ours (and nothing of it is returned)."""
+    """Run a process to its end: wall time to its first output and to its exit, its own peak memory, its
+    output. Without `capture` its output goes to ours (and nothing of it is returned)."""
     started = time.perf_counter()
     first: float | None = None
     out = b""
@@ -244,6 +244,7 @@ def run_child(
         "wall_s": ended - started,
         "peak_rss_mb": peak_rss_mb(usage),
         "cpu_s": usage.ru_utime + usage.ru_stime,
+        "output": text,
         "output_head": text[:300],
         "stderr_tail": error_tail if proc.returncode else error_tail[-300:],
     }

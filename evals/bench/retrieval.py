@@ -14,6 +14,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from itertools import cycle, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,6 +34,7 @@ __all__ = ["build_synthetic_store", "interleave", "render_retrieval", "retrieval
 
 PASSAGE_TOKENS = 150  # synthetic retrieval passages: sentences packed up to about this many tokens
 BM25_LOAD_REPEATS = 3
+SERVED_QUESTIONS = 2  # answered by the assistant with the local model on each archive (`with_model`)
 
 T = TypeVar("T")
 
@@ -56,11 +58,14 @@ def retrieval_section(
     workdir: Path | None = None,
     cache: Path | None = None,
     live: bool = True,
+    with_model: bool = False,
 ) -> dict[str, Any]:
     """Synthetic archives of `sizes` passages (vectors from a pool of sentence vectors, not the embedder),
     then `queries` timed retrievals after `warmup` untimed ones, BM25 load vs rebuild, and (`live`) the cost
-    of adding 10 articles until a retriever in another process answers from them, per size. With `cache`,
-    each archive is kept there and reused by later runs with the same size and seed."""
+    of adding 10 articles until a retriever in another process answers from them, per size; `with_model`:
+    the whole assistant with the local model started on each archive in a process of its own (start-up,
+    two answers, peak memory). With `cache`, each archive is kept there and reused by later runs with the
+    same size and seed."""
     from ingest.passages import count_tokens
 
     from ..runner import EvalSet
@@ -81,20 +86,17 @@ def retrieval_section(
     rows = []
     for size in sizes:
         say(f"retrieval: {size} passages")
-        if cache is not None:  # archives kept for the next run (a size whose build was cut short is redone)
-            settings_n = fresh_settings(cache / f"retrieval-{size}-seed{seed}" / "data", base)
-            rows.append(
-                _retrieval_one(
-                    size, settings_n, embedder, pool, vectors, tokens, warm, timed_questions, seed, live
+        with ExitStack() as stack:
+            if cache is not None:  # kept for the next run (a size whose build was cut short is redone)
+                folder = cache / f"retrieval-{size}-seed{seed}"
+            else:
+                folder = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-retrieval-", dir=workdir))
                 )
-            )
-            continue
-        with tempfile.TemporaryDirectory(prefix="bench-retrieval-", dir=workdir) as tmp:
-            settings_n = fresh_settings(Path(tmp) / "data", base)
+            settings_n = fresh_settings(folder / "data", base)
+            archive = (pool, vectors, tokens, seed)
             rows.append(
-                _retrieval_one(
-                    size, settings_n, embedder, pool, vectors, tokens, warm, timed_questions, seed, live
-                )
+                _retrieval_one(size, settings_n, embedder, archive, warm, timed_questions, live, with_model)
             )
     return {
         "machine": started,
@@ -114,14 +116,15 @@ def _retrieval_one(
     size: int,
     settings: Settings,
     embedder: Embedder,
-    pool: Sequence[str],
-    vectors: np.ndarray,
-    tokens: Sequence[int],
+    archive: tuple[Sequence[str], np.ndarray, Sequence[int], int],
     warm: Sequence[str],
     questions: Sequence[str],
-    seed: int,
     live: bool = True,
+    with_model: bool = False,
 ) -> dict[str, Any]:
+    """One size: the archive built (or reused from the cache), then start-up, timed retrievals, the live
+    update and the assistant with the model. `archive` is the pool of sentences, their vectors and token
+    counts, and the seed."""
     import json
     import shutil
 
@@ -130,6 +133,9 @@ def _retrieval_one(
     from ingest.store import PassageStore
 
     from .live import live_update
+    from .served import served
+
+    pool, vectors, tokens, seed = archive
 
     done = settings.data_dir.parent / "complete.json"
     index_dir = settings.state_dir / "bm25"
@@ -174,8 +180,12 @@ def _retrieval_one(
         hits.append(len(result.hits))
     load_s = float(np.median(loads))
     update = live_update(settings, embedder, seed) if live else None
+    if with_model:
+        say(f"retrieval: the assistant with the local model on {size} passages")
+    model = served(settings.data_dir, questions[:SERVED_QUESTIONS]) if with_model else None
     return {
         "live_update": update,
+        "with_model": model,
         "segments": LexicalIndex.load(index_dir).segments,  # type: ignore[union-attr]
         "passages": build["passages"],
         "articles": build["articles"],
@@ -318,6 +328,28 @@ def render_retrieval(data: dict[str, Any]) -> str:
         for s in sizes
         if (u := s.get("live_update"))
     ]  # fmt: skip
+    model_rows = [
+        [
+            s["passages"], m["import_s"], m["startup_s"],
+            *(first.get(k) for k in ("retrieve_s", "first_token_s", "total_s")),
+            m["peak_rss_mb"], m["error"].strip().splitlines()[-1] if m["error"].strip() else "",
+        ]
+        for s in sizes
+        if (m := s.get("with_model"))
+        for first in [m["answers"][0] if m["answers"] else {}]
+    ]  # fmt: skip
+    served = (
+        [
+            "the assistant with the local model, started in a process of its own (seconds; its first answer; "
+            "peak MB of the process):",
+            table(
+                "passages|import s|start-up s|retrieve s|first token s|total s|peak MB|error".split("|"),
+                model_rows,
+            ),
+        ]
+        if model_rows
+        else []
+    )
     pool = data["pool"]
     live = (
         [
@@ -349,5 +381,6 @@ def render_retrieval(data: dict[str, Any]) -> str:
                 query_rows,
             ),
             *live,
+            *served,
         ]
     )
