@@ -186,9 +186,11 @@ class HybridRetriever(Retriever):
         )
 
     def warm_up(self) -> None:
-        """Load the embedder and the index now rather than on the first question."""
-        self.embedder.encode_queries(["warm up"])
+        """Load the embedder, the lexical index and the vector index now rather than on the first question
+        (Chroma reads a collection's vector index on its first search: ~1 s per 100k passages)."""
+        vector = self.embedder.encode_queries(["warm up"])[0]
         self.snapshot()
+        self.store.query(vector.tolist(), 1)
 
     def _retrieve(self, search: Query) -> Retrieval:
         query, k = search.text, search.k

@@ -84,6 +84,27 @@ def test_the_prompt_prefix_is_prepared_once_before_the_first_answer(seeded_dir: 
     assert chat.events == ["warm_up", "stream", "stream"]
 
 
+def test_warm_up_loads_the_vector_index_too(seeded_dir: Path, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Chroma reads a collection's vector index on its first search (~1 s per 100k passages): warm_up()
+    makes that search, so the reader's first question does not wait for it."""
+    from assistant.retrieval import HybridRetriever
+    from ingest.store import PassageStore
+
+    searches: list[int] = []
+
+    class Counting(PassageStore):
+        def query(self, embedding, n, where=None):  # type: ignore[no-untyped-def]
+            searches.append(n)
+            return super().query(embedding, n, where)
+
+    settings = Settings(data_dir=seeded_dir)
+    store = Counting(settings)
+    HybridRetriever(settings, store, embedder).warm_up()
+    assert searches == [1]
+    empty = Settings(data_dir=tmp_path / "empty")
+    HybridRetriever(empty, PassageStore(empty), embedder).warm_up()  # an empty archive warms up too
+
+
 def test_markers_to_missing_passages_are_dropped_and_renumbered(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     chat = ScriptedChat("The plant will create more than 180 permanent jobs [9][1].")
     answer = make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
