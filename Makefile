@@ -15,6 +15,12 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=$(call cpu_h
   -DGGML_BMI2=$(call cpu_has,bmi2) -DGGML_AVX_VNNI=$(call cpu_has,avx_vnni) \
   -DGGML_AVX512=$(call cpu_has,avx512f) -DGGML_AVX512_VBMI=$(call cpu_has,avx512vbmi) \
   -DGGML_AVX512_VNNI=$(call cpu_has,avx512_vnni) -DGGML_AVX512_BF16=$(call cpu_has,avx512_bf16)
+# The built llama-cpp-python wheel is kept in a folder named by its build flags, so a second venv on this
+# machine installs it in seconds instead of compiling for 5 minutes (uv's own cache of built wheels is keyed
+# without the flags and was rebuilt now and then when PyPI's index answer changed), and other flags build anew.
+LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python==//p' requirements.lock)
+WHEEL_CACHE   ?= $(HOME)/.cache/news-assistant/wheels
+LLAMA_WHEELS  := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(shell echo '$(CMAKE_ARGS)' | sha256sum | cut -c1-12)
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
@@ -25,11 +31,17 @@ install: $(STAMP)
 
 print-cmake-args:
 	@echo $$CMAKE_ARGS
+	@echo "llama-cpp-python wheels for these flags: $(LLAMA_WHEELS)"
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet uv==0.13.8
-	$(UV) pip install --python $(PY) -r requirements.lock
+	ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) for this CPU (about 5 minutes on 2 cores; kept in $(LLAMA_WHEELS))"; \
+	  rm -rf $(LLAMA_WHEELS).part \
+	  && $(VENV)/bin/pip wheel --quiet --no-deps --wheel-dir $(LLAMA_WHEELS).part llama-cpp-python==$(LLAMA_VERSION) \
+	  && rm -rf $(LLAMA_WHEELS) && mv $(LLAMA_WHEELS).part $(LLAMA_WHEELS); }
+	$(UV) pip install --python $(PY) --find-links $(LLAMA_WHEELS) -r requirements.lock
 	$(UV) pip install --python $(PY) --no-deps -e .
 	$(PY) -m assistant prepare
 	touch $(STAMP)
