@@ -48,7 +48,7 @@ def served(data_dir: Path, questions: Sequence[str], backend: str = "local") -> 
     command = [sys.executable, "-c", _CHILD, str(data_dir), json.dumps(list(questions)), backend]
     child = run_child(command, env)
     lines = [json.loads(line) for line in child["output"].splitlines() if line.startswith("{")]
-    started = next((x for x in lines if "startup_s" in x), {})
+    started: dict[str, Any] = next((x for x in lines if "startup_s" in x), {})
     return {
         "returncode": child["returncode"],
         "import_s": started.get("import_s"),
