@@ -11,7 +11,6 @@ cached archive stays the size it was built at.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .measure import ROOT, peak_rss_mb, say
+from .measure import ROOT, child_env, peak_rss_mb, say
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -101,7 +100,7 @@ def live_update(
     from ingest.pipeline import ingest_paths
     from ingest.store import PassageStore
 
-    env = dict(os.environ, PYTHONPATH=str(ROOT), ANONYMIZED_TELEMETRY="False", HF_HUB_OFFLINE="1")
+    env = child_env()
     watcher = subprocess.Popen(
         [sys.executable, "-c", _WATCHER, str(settings.data_dir), MARKER, str(timeout_s), str(POLL_S)],
         cwd=ROOT,

@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "ROOT",
     "busy",
+    "child_env",
     "current_rss_mb",
     "dir_mb",
     "header",
@@ -206,6 +207,12 @@ def _commit() -> str:
 def say(message: str) -> None:
     """Progress for the person waiting, on stderr (stdout holds the tables)."""
     print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a benchmark's child process: this one's, the project importable, no telemetry and
+    no model hub."""
+    return dict(os.environ, PYTHONPATH=str(ROOT), ANONYMIZED_TELEMETRY="False", HF_HUB_OFFLINE="1")
 
 
 def run_child(

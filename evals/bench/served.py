@@ -10,13 +10,12 @@ vector index, the ledger and the lexical index together, as a reader's server wo
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .measure import run_child
+from .measure import child_env, run_child
 
 __all__ = ["served"]
 
@@ -42,11 +41,8 @@ def served(data_dir: Path, questions: Sequence[str], backend: str = "local") -> 
     """Start the assistant on the archive in `data_dir` with `backend` drafting (default the local model),
     ask `questions`, and report the import and start-up seconds, each answer's timings and the process's
     peak resident memory."""
-    from .measure import ROOT
-
-    env = dict(os.environ, PYTHONPATH=str(ROOT), ANONYMIZED_TELEMETRY="False", HF_HUB_OFFLINE="1")
     command = [sys.executable, "-c", _CHILD, str(data_dir), json.dumps(list(questions)), backend]
-    child = run_child(command, env)
+    child = run_child(command, child_env())
     lines = [json.loads(line) for line in child["output"].splitlines() if line.startswith("{")]
     started: dict[str, Any] = next((x for x in lines if "startup_s" in x), {})
     return {
