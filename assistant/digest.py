@@ -129,25 +129,13 @@ def build_digest(
     """The lines of the digest `request` asks for, over the retriever's archive."""
     period = request.date_range
     within = None if period is None else DateRange(period.start, period.end, True, period.label)
-    store = retriever.store
     if not request.topic:
-        records = (
-            store.newest_articles(MAX_LINES)
-            if within is None
-            else store.newest_articles(MAX_LINES, within.start, within.end)
-        )
-        if not records:
+        openings = retriever.newest_openings(MAX_LINES, within)
+        if not openings:
             return Digest(empty=within)
-        firsts = store.get_passages([f"{r.article_id}:{r.content_hash}:0" for r in records])
-        by_article = {str(p.metadata.get("article_id", "")): p for p in firsts}
-        leads = [
-            (r.published_ts, by_article[r.article_id], _lead(by_article[r.article_id].text))
-            for r in records
-            if r.article_id in by_article
-        ]
-        return Digest(_grounded(leads))
+        return Digest(_grounded([(_published_ts(p), p, _lead(p.text)) for p in openings]))
 
-    if within is not None and not store.published_between(within.start, within.end):
+    if within is not None and not retriever.holds_articles(within):
         return Digest(empty=within)
     retrieval = retriever.retrieve(request.topic, now=now, date_filter=within)
     best: dict[str, StoredPassage] = {}
@@ -166,7 +154,7 @@ def build_digest(
         ContextPassage(i + 1, p.passage_id, p.text, str(p.metadata.get("title", "")), p.metadata)
         for i, p in enumerate(chosen)
     ]
-    ranked = rank_sentences(request.topic, numbered, retriever.embedder)
+    ranked = rank_sentences(request.topic, numbered, retriever.sentence_ranker(english=False))
     lines: list[tuple[int, StoredPassage, tuple[int, int]]] = []
     for cp in numbered:
         spans = [(r.start, r.end) for r in ranked if r.n == cp.n and _is_statement(cp.text[r.start : r.end])]

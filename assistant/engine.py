@@ -1,10 +1,15 @@
 """The query engine: a question (and the conversation so far) in, a grounded `Answer` out.
 
-    condense follow-up -> hybrid retrieval -> relevance gate -> prompt within a token budget
-    -> generator (local model, OpenAI-compatible server, or extractive) -> grounding guards -> Answer
+    condense (a follow-up stands alone, in English)
+    -> route: a digest (the news of a period or on a topic), or hybrid retrieval and the relevance gate
+    -> draft: the generator chain (local model or OpenAI-compatible server, then extractive), each draft
+       through the grounding guards
+    -> checks of the grounded draft (answer type, yes/no verdict, the model's own check)
+    -> finish: translated back into the question's language, the `Answer`
 
-Dependencies are passed in; `Assistant.from_settings()` builds the defaults. Nothing loads until the first
-question (or `warm_up()`).
+Each step is a short method over one `Turn` (the question's state, timed step by step); a step that refuses
+settles the turn. Dependencies are passed in; `Assistant.from_settings()` builds the defaults. Nothing loads
+until the first question (or `warm_up()`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import TYPE_CHECKING, Any
@@ -24,40 +28,36 @@ from ingest.store import PassageStore
 
 from .context import numbered, rank_sentences, with_excerpts
 from .dates import DateRange, asks_for_latest, day
-from .digest import build_digest, digest_request
+from .digest import DigestRequest, build_digest, digest_request
 from .errors import AssistantError, ConfigError, GeneratorError, QuestionError
 from .generation import ChatModel
-from .generators import Evidence, Generator, build_generators
-from .grounding import Grounded, answers_the_question, ground, is_refusal, split_verdict
+from .generators import DigestGenerator, Evidence, Generator, build_generators
+from .grounding import Grounded, answers_the_question, is_refusal, split_verdict
 from .languages import ENGLISH, Language, detect, faithful
 from .prompts import Prompts
 from .questions import is_yes_no
-from .retrieval import PER_SOURCE_FIRST, HybridRetriever, Retriever
+from .retrieval import PER_SOURCE_FIRST, HybridRetriever, Retrieval, Retriever
 from .settings import Settings
 from .text import clean_question
-from .types import Answer, Citation, StreamEvent, TextDelta, Timings
+from .turn import History, Turn
+from .types import Answer, Note, NoteKind, StreamEvent, TextDelta
 
 if TYPE_CHECKING:
     from llama_index.core.base.base_query_engine import BaseQueryEngine
     from llama_index.core.base.base_retriever import BaseRetriever
 
-History = Sequence[dict[str, Any]]
 _FOLLOWUP = re.compile(
     r"\b(he|she|it|its|they|them|their|his|her|hers|this|that|these|those|there|then|the same|"
     r"him|which one|what about|and the|how about)\b(?! (?:year|week|month|morning|evening|time)\b)",
     re.IGNORECASE,
 )
 MAX_PARTS = 3  # a question naming more sources gets the context of three
+MAX_SOURCES_LIMIT = 20
 
-
-@dataclass
-class _Clock:
-    start: float
-    first: float | None = None
-
-    def mark_first(self) -> None:
-        if self.first is None:
-            self.first = time.perf_counter()
+Check = Callable[[Turn], None]
+_NO_ARTICLES_NOTE = Note(
+    NoteKind.NO_ARTICLES_IN_PERIOD, "the archive holds no article from the period asked about"
+)
 
 
 class Assistant:
@@ -80,6 +80,8 @@ class Assistant:
         self.prompts = prompts
         self.count_tokens = count_tokens
         self.clock = clock or (lambda: datetime.now(UTC))
+        # what a grounded draft must pass, in order; each may reject it (see `Turn.reject_draft`)
+        self.checks: tuple[Check, ...] = (self._gives_what_is_asked, self._with_verdict, self._model_check)
 
     @classmethod
     def from_settings(
@@ -144,233 +146,40 @@ class Assistant:
         max_sources: int | None = None,
         published_between: tuple[date | None, date | None] | None = None,
     ) -> Iterator[StreamEvent]:
-        """Text deltas as the answer is generated, then the final, grounded `Answer` (see `ask`)."""
-        clock = _Clock(time.perf_counter())
-        question = self._validate(question)
-        date_filter = _date_filter(published_between)
-        max_sources = _max_sources(max_sources)
-        language = detect(question)
-        now = self.clock()
-        t0 = time.perf_counter()
-        if language is ENGLISH:
-            standalone = self._condense(question, history or [])
-        else:  # answered and checked in English (the checked answer is translated back at the end)
-            standalone = self._condense_in_english(question, history or [])
-        t_condense = time.perf_counter() - t0
+        """Text deltas as the answer is generated, then the final, grounded `Answer` (see `ask`).
 
-        request = digest_request(standalone, now) if date_filter is None else None
-        if request is not None:  # the news of a period or on a topic: one quoted line per article
-            t0 = time.perf_counter()
-            digest = build_digest(request, self.retriever, self.settings.min_relevance, now)
-            timing = {"condense": t_condense, "retrieve": time.perf_counter() - t0}
-            if digest.empty is not None:
-                yield from self._refusal(
-                    question,
-                    standalone,
-                    (),
-                    clock,
-                    timing,
-                    "the archive holds no article from the period asked about",
-                    language=language,
-                    text=self._no_articles(digest.empty, language),
-                )
-                return
-            if digest.grounded is not None:
-                yield from self._answer(
-                    question,
-                    standalone,
-                    digest.grounded,
-                    clock,
-                    timing,
-                    ["a digest"],
-                    language,
-                    backend="digest",
-                )
-                return
-
-        t0 = time.perf_counter()
-        retrieval = self.retriever.retrieve(standalone, now=now, date_filter=date_filter)
-        t_retrieve = time.perf_counter() - t0
-        retrieved = tuple(h.passage_id for h in retrieval.hits)
-        timing = {"condense": t_condense, "retrieve": t_retrieve}
-
-        period = retrieval.date_range
-        if (
-            period is not None
-            and period.strict
-            and date_filter is None
-            and not retrieval.hits
-            and not self.retriever.store.published_between(period.start, period.end)
-        ):  # "this week" on an archive whose newest article is older: say so, and how old it is
-            yield from self._refusal(
-                question,
-                standalone,
-                retrieved,
-                clock,
-                timing,
-                "the archive holds no article from the period asked about",
-                language=language,
-                text=self._no_articles(period, language),
-            )
-            return
-        if retrieval.best_dense < self.settings.min_relevance:
-            yield from self._refusal(
-                question,
-                standalone,
-                retrieved,
-                clock,
-                timing,
-                "no passage is relevant enough",
-                language=language,
-            )
-            return
-        limit = max_sources or self.settings.max_sources
-        budget = self.settings.context_tokens
-        cover: set[int] = set()
-        if len(retrieval.sources) > 1:
-            # a question about several sources: room for each source's best passages and sentences
-            parts = min(len(retrieval.sources), MAX_PARTS)
-            limit = max(limit, min(PER_SOURCE_FIRST * parts + 1, MAX_SOURCES_LIMIT))
-            budget = budget * parts
-        candidates = numbered(retrieval.hits, max(1, limit))
-        if retrieval.sources:
-            cover = {p.n for p in candidates if p.metadata.get("source") in retrieval.sources}
-        # the question is in English by now: English sentences are ranked by the embedder's faster English
-        # ranker (MiniLM beside e5), those of articles in other languages by the multilingual embedder
-        english = detect(" ".join(p.text[:200] for p in candidates)) is ENGLISH
-        embedder = self.retriever.embedder
-        ranked = rank_sentences(standalone, candidates, embedder.sentence_ranker() if english else embedder)
-        evidence = Evidence(
-            standalone,
-            candidates,
-            with_excerpts(candidates, ranked, budget, self.count_tokens, cover=cover),
-            ranked,
-            today=day(now) if retrieval.date_range is not None or asks_for_latest(standalone) else "",
-        )
-
-        t0 = time.perf_counter()
-        generator_used = self.backend
-        notes: list[str] = []
-        verdict = ""
-        attempts: list[Grounded] = []
-        for i, generator in enumerate(self.generators):
-            draft = ""
-            try:
-                for delta in generator.stream(evidence):
-                    draft += delta
-                    if language is ENGLISH:  # another language gets the checked translation, at the end
-                        clock.mark_first()
-                        yield TextDelta(delta)
-            except GeneratorError:
-                if i + 1 == len(self.generators):
-                    raise
-                generator_used = f"{self.generators[i + 1].name} (fallback: the model failed)"
-                continue
-            if is_yes_no(standalone):  # "Yes." has no words to check: the rest is grounded
-                said, draft = split_verdict(draft)
-                verdict = verdict or said
-            if attempts and not draft:
-                break  # the next generator has nothing either: the first refusal stands
-            grounded = ground(draft, generator.cited(evidence), self.prompts.refusal)
-            if attempts:  # nothing the one before said survived the checks: this one answers instead
-                notes += [
-                    *attempts[-1].notes,
-                    "the generated answer failed the grounding checks; "
-                    f"the {generator.name} generator answered instead",
-                ]
-                generator_used = f"{generator.name} (fallback: the model's answer failed the guards)"
-            attempts.append(grounded)
-            if not grounded.refused or is_refusal(draft, self.prompts.refusal):
-                break
-        grounded = attempts[-1]
-        usage = self.generators[0].usage
-        if not grounded.refused and not answers_the_question(standalone, grounded.text):
-            notes.append("the answer does not give what the question asks for (a number or a date)")
-            grounded = dataclasses.replace(grounded, text="", citations=(), refused=True)
-        if verdict and not grounded.refused:
-            grounded = dataclasses.replace(grounded, text=f"{verdict}. {grounded.text}")
-        check = None
-        threshold = self.settings.answer_check
-        if threshold is not None and not grounded.refused:
-            check = self.generators[0].check(evidence, grounded.text)
-            if check is not None and check < threshold:
-                notes.append(f"the model's check: the answer does not answer the question (P={check:.2f})")
-                grounded = dataclasses.replace(grounded, text="", citations=(), refused=True)
-        t_generate = time.perf_counter() - t0
-        timing["generate"] = t_generate
-        notes = list(grounded.notes) + notes
-        if grounded.refused:
-            yield from self._refusal(
-                question, standalone, retrieved, clock, timing, *notes, usage=usage, language=language
-            )
-            return
-        yield from self._answer(
-            question,
-            standalone,
-            grounded,
-            clock,
-            timing,
-            notes,
-            language,
-            backend=generator_used,
-            retrieved=retrieved,
-            usage=usage,
-            check=check,
-        )
-
-    def _answer(
-        self,
-        question: str,
-        standalone: str,
-        grounded: Grounded,
-        clock: _Clock,
-        timing: dict[str, float],
-        notes: list[str],
-        language: Language,
-        *,
-        backend: str,
-        retrieved: tuple[str, ...] = (),
-        usage: Any = None,
-        check: float | None = None,
-    ) -> Iterator[StreamEvent]:
-        """The grounded answer as the final event (translated into the question's language first)."""
-        text, answer_language = grounded.text, ENGLISH
-        if language is not ENGLISH:
-            text, answer_language = self._from_english(grounded.text, language, notes)
-            clock.mark_first()
-            yield TextDelta(text)
-        elif backend == "digest":  # a digest is not streamed by a generator: its text comes whole
-            clock.mark_first()
-            yield TextDelta(text)
-        citations = tuple(
-            Citation(
-                n=c.n,
-                passage_id=c.passage.passage_id,
-                article_id=str(c.passage.metadata.get("article_id", "")),
-                title=c.passage.title,
-                published=str(c.passage.metadata.get("published", "")),
-                source=str(c.passage.metadata.get("source", "")),
-                url=str(c.passage.metadata.get("url", "")),
-                text=c.passage.text,
-                span=c.span,
-            )
-            for c in grounded.citations
-        )
-        yield Answer(
-            text=text,
-            citations=citations,
-            refused=False,
-            question=question,
-            standalone_question=standalone,
-            backend=backend,
-            notes=tuple(notes),
-            retrieved=retrieved or tuple(c.passage_id for c in citations),
-            timings=self._timings(clock, timing, usage),
-            answer_check=check,
-            language=answer_language.code,
-        )
+        The steps: condense (a follow-up stands alone, in English) -> route (a digest, or retrieval and the
+        relevance gate) -> draft (the generator chain, each draft grounded) -> checks -> finish (translate
+        back, the `Answer`). A step that refuses settles the turn; the rest are skipped."""
+        turn = self._begin(question, history, max_sources, published_between)
+        with turn.timed("condense"):
+            turn.standalone = self._standalone(turn)
+        with turn.timed("retrieve"):
+            self._route(turn)
+        if not turn.settled:
+            with turn.timed("generate"):
+                yield from self._draft(turn)
+                for check in self.checks if turn.chain[0].checked else ():
+                    check(turn)
+        yield from self._finish(turn)
 
     # --- steps ----------------------------------------------------------------------------------------------
+    def _begin(
+        self, question: object, history: History | None, max_sources: object, published_between: object
+    ) -> Turn:
+        """The turn of a question, its arguments checked (`QuestionError` names what is wrong)."""
+        started = time.perf_counter()
+        cleaned = self._validate(question)
+        return Turn(
+            question=cleaned,
+            history=history or [],
+            language=detect(cleaned),
+            now=self.clock(),
+            date_filter=_date_filter(published_between),
+            max_sources=_max_sources(max_sources),
+            started=started,
+        )
+
     def _validate(self, question: object) -> str:
         if not isinstance(question, str):
             raise QuestionError("the question must be text")
@@ -389,6 +198,182 @@ class Assistant:
             )
         return cleaned
 
+    def _standalone(self, turn: Turn) -> str:
+        """The question standing alone and in English (answered and checked in English, the checked
+        answer translated back at the end)."""
+        if turn.language is ENGLISH:
+            return self._condense(turn.question, turn.history)
+        return self._condense_in_english(turn.question, turn.history)
+
+    def _route(self, turn: Turn) -> None:
+        """A digest when the question asks for the news of a period or on a topic (and the reader chose no
+        dates), else the passages retrieved for it."""
+        request = digest_request(turn.standalone, turn.now) if turn.date_filter is None else None
+        if request is not None and self._digest(turn, request):
+            return
+        self._retrieve(turn)
+
+    def _digest(self, turn: Turn, request: DigestRequest) -> bool:
+        """One quoted line per article, or the refusal of a period the archive holds nothing from; False
+        when nothing is relevant enough for a digest (the question is then answered as any other)."""
+        digest = build_digest(request, self.retriever, self.settings.min_relevance, turn.now)
+        if digest.empty is not None:
+            turn.refuse(
+                Note(
+                    NoteKind.NO_ARTICLES_IN_PERIOD, "the archive holds no article from the period asked about"
+                ),
+                self._no_articles(digest.empty, turn.language),
+            )
+            return True
+        if digest.grounded is None:
+            return False
+        passages = [c.passage for c in digest.grounded.citations]
+        turn.evidence = Evidence(turn.standalone, passages, passages, ())
+        turn.chain = (DigestGenerator(digest.grounded),)
+        turn.notes.append(Note(NoteKind.DIGEST, "a digest"))
+        return True
+
+    def _retrieve(self, turn: Turn) -> None:
+        """The passages for the question, or a refusal: the period asked about holds no article, or no
+        passage is relevant enough."""
+        retrieval = self.retriever.retrieve(turn.standalone, now=turn.now, date_filter=turn.date_filter)
+        turn.retrieval = retrieval
+        turn.retrieved = tuple(h.passage_id for h in retrieval.hits)
+        period = retrieval.date_range
+        if (
+            period is not None
+            and period.strict
+            and turn.date_filter is None
+            and not retrieval.hits
+            and not self.retriever.holds_articles(period)
+        ):  # "this week" on an archive whose newest article is older: say so, and how old it is
+            turn.refuse(
+                Note(
+                    NoteKind.NO_ARTICLES_IN_PERIOD, "the archive holds no article from the period asked about"
+                ),
+                self._no_articles(period, turn.language),
+            )
+            return
+        if retrieval.best_dense < self.settings.min_relevance:
+            turn.refuse(Note(NoteKind.NOT_RELEVANT, "no passage is relevant enough"))
+            return
+        turn.evidence = self._evidence(turn.standalone, retrieval, turn.max_sources, turn.now)
+        turn.chain = self.generators
+
+    def _evidence(
+        self, standalone: str, retrieval: Retrieval, max_sources: int | None, now: datetime
+    ) -> Evidence:
+        """The numbered passages a generator drafts from, their sentences ranked and cut to the budget."""
+        limit = max_sources or self.settings.max_sources
+        budget = self.settings.context_tokens
+        cover: set[int] = set()
+        if len(retrieval.sources) > 1:
+            # a question about several sources: room for each source's best passages and sentences
+            parts = min(len(retrieval.sources), MAX_PARTS)
+            limit = max(limit, min(PER_SOURCE_FIRST * parts + 1, MAX_SOURCES_LIMIT))
+            budget = budget * parts
+        candidates = numbered(retrieval.hits, max(1, limit))
+        if retrieval.sources:
+            cover = {p.n for p in candidates if p.metadata.get("source") in retrieval.sources}
+        # the question is in English by now: English sentences are ranked by the retriever's English ranker,
+        # those of articles in other languages by the multilingual embedder
+        english = detect(" ".join(p.text[:200] for p in candidates)) is ENGLISH
+        ranked = rank_sentences(standalone, candidates, self.retriever.sentence_ranker(english))
+        return Evidence(
+            standalone,
+            candidates,
+            with_excerpts(candidates, ranked, budget, self.count_tokens, cover=cover),
+            ranked,
+            today=day(now) if retrieval.date_range is not None or asks_for_latest(standalone) else "",
+        )
+
+    def _draft(self, turn: Turn) -> Iterator[StreamEvent]:
+        """Draft through the turn's generator chain, each draft grounded: the next generator drafts when one
+        fails or nothing it said survives the guards. English drafts stream as they are written."""
+        assert turn.evidence is not None
+        evidence, chain = turn.evidence, turn.chain
+        turn.backend = chain[0].name
+        attempts: list[Grounded] = []
+        for i, generator in enumerate(chain):
+            draft = ""
+            try:
+                for delta in generator.stream(evidence):
+                    draft += delta
+                    if turn.language is ENGLISH:  # another language gets the checked translation, at the end
+                        turn.mark_first_text()
+                        yield TextDelta(delta)
+            except GeneratorError:
+                if i + 1 == len(chain):
+                    raise
+                turn.backend = f"{chain[i + 1].name} (fallback: the model failed)"
+                continue
+            if generator.checked and is_yes_no(turn.standalone):  # "Yes." has no words to check
+                said, draft = split_verdict(draft)
+                turn.verdict = turn.verdict or said
+            if attempts and not draft:
+                break  # the next generator has nothing either: the first refusal stands
+            grounded = generator.ground(draft, evidence, self.prompts.refusal)
+            if attempts:  # nothing the one before said survived the checks: this one answers instead
+                fallback = (
+                    "the generated answer failed the grounding checks; "
+                    f"the {generator.name} generator answered instead"
+                )
+                turn.notes += [*attempts[-1].notes, Note(NoteKind.FALLBACK, fallback)]
+                turn.backend = f"{generator.name} (fallback: the model's answer failed the guards)"
+            attempts.append(grounded)
+            if not grounded.refused or is_refusal(draft, self.prompts.refusal):
+                break
+        turn.grounded = attempts[-1]
+        if chain is self.generators:
+            turn.usage = self.generators[0].usage
+
+    # --- the checks of a grounded draft ---------------------------------------------------------------------
+    def _gives_what_is_asked(self, turn: Turn) -> None:
+        """A how-many question needs a number, a when question a date."""
+        assert turn.grounded is not None
+        if not turn.grounded.refused and not answers_the_question(turn.standalone, turn.grounded.text):
+            turn.reject_draft(
+                Note(
+                    NoteKind.WRONG_ANSWER_TYPE,
+                    "the answer does not give what the question asks for (a number or a date)",
+                )
+            )
+
+    def _with_verdict(self, turn: Turn) -> None:
+        """The yes/no verdict goes back before the facts that survived the guards."""
+        assert turn.grounded is not None
+        if turn.verdict and not turn.grounded.refused:
+            text = f"{turn.verdict}. {turn.grounded.text}"
+            turn.grounded = dataclasses.replace(turn.grounded, text=text)
+
+    def _model_check(self, turn: Turn) -> None:
+        """With `answer_check` set, the model says whether the answer answers the question."""
+        assert turn.grounded is not None and turn.evidence is not None
+        threshold = self.settings.answer_check
+        if threshold is None or turn.grounded.refused:
+            return
+        turn.check = self.generators[0].check(turn.evidence, turn.grounded.text)
+        if turn.check is not None and turn.check < threshold:
+            said = f"the model's check: the answer does not answer the question (P={turn.check:.2f})"
+            turn.reject_draft(Note(NoteKind.ANSWER_CHECK, said))
+
+    # --- finish ---------------------------------------------------------------------------------------------
+    def _finish(self, turn: Turn) -> Iterator[StreamEvent]:
+        """The final event: the refusal, or the grounded answer translated into the question's language."""
+        if turn.refusal is not None or turn.grounded is None or turn.grounded.refused:
+            turn.mark_first_text()
+            text = turn.refusal or turn.language.refusal or self.prompts.refusal
+            yield TextDelta(text)
+            yield turn.refused_answer(text, self.backend)
+            return
+        text, language = turn.grounded.text, ENGLISH
+        if turn.language is not ENGLISH:
+            text, language = self._from_english(turn.grounded.text, turn.language, turn.notes)
+            turn.mark_first_text()
+            yield TextDelta(text)
+        yield turn.answer(text, language)
+
+    # --- the model's help with questions -----------------------------------------------------------------
     def _condense(self, question: str, history: History) -> str:
         """A standalone version of a follow-up question; the question itself when there is no history."""
         turns = _turns(history)
@@ -421,62 +406,22 @@ class Assistant:
                 return rewritten
         return self._to_english(question)
 
-    def _from_english(self, text: str, language: Language, notes: list[str]) -> tuple[str, Language]:
+    def _from_english(self, text: str, language: Language, notes: list[Note]) -> tuple[str, Language]:
         """The checked English answer in `language`, when the translation keeps its markers and numbers;
         otherwise the English answer after a note saying why."""
         translated = self.generators[0].translate(text, language.name)
         if faithful(text, translated) and detect(translated) is language:
             return translated, language
-        notes.append(f"the {language.name} translation lost a marker or a number: the answer is in English")
+        lost = f"the {language.name} translation lost a marker or a number: the answer is in English"
+        notes.append(Note(NoteKind.UNTRANSLATED, lost))
         if not translated:
             return text, ENGLISH
         return f"{language.untranslated} {text}", ENGLISH
 
-    def _refusal(
-        self,
-        question: str,
-        standalone: str,
-        retrieved: tuple[str, ...],
-        clock: _Clock,
-        timing: dict[str, float],
-        *notes: str,
-        usage: Any = None,
-        language: Language = ENGLISH,
-        text: str = "",
-    ) -> Iterator[StreamEvent]:
-        clock.mark_first()
-        refusal = text or language.refusal or self.prompts.refusal
-        yield TextDelta(refusal)
-        yield Answer(
-            text=refusal,
-            citations=(),
-            refused=True,
-            question=question,
-            standalone_question=standalone,
-            backend=self.backend,
-            notes=tuple(notes),
-            retrieved=retrieved,
-            timings=self._timings(clock, timing, usage),
-            language=language.code,
-        )
-
     def _no_articles(self, period: DateRange, language: Language) -> str:
         """The refusal of a period the archive holds nothing from, naming its newest article's date."""
-        span = self.retriever.store.date_span()
+        span = self.retriever.date_span()
         return language.no_articles(period, None if span is None else span[1])
-
-    @staticmethod
-    def _timings(clock: _Clock, timing: dict[str, float], usage: Any) -> Timings:
-        end = time.perf_counter()
-        return Timings(
-            condense=timing.get("condense", 0.0),
-            retrieve=timing.get("retrieve", 0.0),
-            first_token=(clock.first or end) - clock.start,
-            generate=timing.get("generate", 0.0),
-            total=end - clock.start,
-            prompt_tokens=getattr(usage, "prompt_tokens", 0),
-            completion_tokens=getattr(usage, "completion_tokens", 0),
-        )
 
     # --- llama-index components (imported only when asked for) -------------------------------------------
     def as_query_engine(self, **ask_kwargs: Any) -> BaseQueryEngine:
@@ -490,9 +435,6 @@ class Assistant:
         from .llamaindex import AssistantRetriever
 
         return AssistantRetriever(self)
-
-
-MAX_SOURCES_LIMIT = 20
 
 
 def _turns(history: History) -> list[tuple[str, str]]:

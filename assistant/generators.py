@@ -1,11 +1,14 @@
 """What drafts an answer from the evidence, behind one interface:
 
 - `ModelGenerator`: a chat model (the in-process GGUF model or an OpenAI-compatible server) given the prompt;
-- `ExtractiveGenerator`: the best-supported sentences of the passages, quoted with their markers.
+- `ExtractiveGenerator`: the best-supported sentences of the passages, quoted with their markers;
+- `DigestGenerator`: a digest's lines (one quoted sentence per article, see `digest`), grounded by
+  construction.
 
 The engine tries the generators of `build_generators()` in order (the backend, then `llm_fallback`): the next
 one drafts when the one before fails (`GeneratorError`) or when nothing it said survives the grounding
-checks. A draft is checked by the engine's guards whichever generator wrote it.
+checks. A draft is checked by the engine's guards whichever generator wrote it (`ground`), except a
+digest's, which quotes its articles verbatim and is grounded as it is made.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from .context import ContextPassage, RankedSentence
 from .errors import GeneratorError
 from .generation import ChatModel, Usage, build_chat_model
-from .grounding import extractive_draft
+from .grounding import Grounded, extractive_draft, ground
 from .prompts import PromptPassage, Prompts
 from .settings import Settings
 
@@ -39,6 +42,11 @@ class Generator(ABC):
     """Drafts an answer with [n] markers from `Evidence`; the engine grounds it."""
 
     name: str
+    checked: bool = True  # the engine's post-draft checks apply to its answers
+
+    def ground(self, draft: str, evidence: Evidence, refusal: str) -> Grounded:
+        """The draft checked against the passages its markers refer to (see `grounding.ground`)."""
+        return ground(draft, self.cited(evidence), refusal)
 
     @abstractmethod
     def stream(self, evidence: Evidence) -> Iterator[str]:
@@ -148,6 +156,26 @@ class ExtractiveGenerator(Generator):
 
     def cited(self, evidence: Evidence) -> Sequence[ContextPassage]:
         return evidence.candidates  # quotes may come from anywhere in a passage, not only its excerpt
+
+
+class DigestGenerator(Generator):
+    """A digest: its lines are quoted from the articles they cite, so they are grounded as they are made
+    and pass through no further check."""
+
+    name = "digest"
+    checked = False
+
+    def __init__(self, digest: Grounded) -> None:
+        self.digest = digest
+
+    def stream(self, evidence: Evidence) -> Iterator[str]:
+        yield self.digest.text
+
+    def cited(self, evidence: Evidence) -> Sequence[ContextPassage]:
+        return [c.passage for c in self.digest.citations]
+
+    def ground(self, draft: str, evidence: Evidence, refusal: str) -> Grounded:
+        return self.digest
 
 
 def build_generators(

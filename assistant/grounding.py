@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .context import ContextPassage, RankedSentence
 from .text import content_words, marker_numbers, names, numbers, sentence_spans, sentences, strip_markers
+from .types import Note, NoteKind
 
 _REFUSAL_PATTERNS = re.compile(
     r"\b(do(?:es)? not (?:say|mention|specify|state|provide|contain|include|answer)|don't (?:say|mention)|"
@@ -48,7 +49,7 @@ class Grounded:
     text: str
     citations: tuple[GroundedCitation, ...]
     refused: bool
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[Note, ...] = field(default_factory=tuple)
 
 
 # a sentence of an article that addresses whoever reads it with a command about answering
@@ -148,37 +149,48 @@ def _split_cited(draft: str) -> list[tuple[str, list[int]]]:
 def ground(draft: str, passages: Sequence[ContextPassage], refusal: str) -> Grounded:
     """Check a draft answer against its passages; see the module docstring."""
     by_n = {p.n: p for p in passages}
-    notes: list[str] = []
+    notes: list[Note] = []
     kept: list[tuple[str, list[int]]] = []
     refusal_seen = False
     for body, cited in _split_cited(draft):
         bad = [n for n in cited if n not in by_n]
         if bad:
-            notes.append(f"dropped marker(s) {bad}: no such passage")
+            notes.append(Note(NoteKind.MARKER_DROPPED, f"dropped marker(s) {bad}: no such passage"))
         valid = list(dict.fromkeys(n for n in cited if n in by_n))
         if is_refusal(body, refusal):
             refusal_seen = True
             continue
         if any(obeys_instruction(body, p.text) for p in passages):
-            notes.append(f"removed a sentence that follows an instruction inside a passage: {body[:60]!r}")
+            notes.append(
+                Note(
+                    NoteKind.INSTRUCTION_REMOVED,
+                    f"removed a sentence that follows an instruction inside a passage: {body[:60]!r}",
+                )
+            )
             continue
         union = "\n".join(by_n[n].support_text for n in valid)
         if valid and supports(body, union):
             # drop citations that add nothing when one passage alone supports the sentence
             alone = [n for n in valid if supports(body, by_n[n].support_text)]
             if alone and len(alone) < len(valid):
-                notes.append(f"kept only supporting citation(s) {alone} of {valid}")
+                notes.append(
+                    Note(NoteKind.CITATION_TRIMMED, f"kept only supporting citation(s) {alone} of {valid}")
+                )
                 valid = alone
             kept.append((body, valid))
             continue
         scored = sorted(((support_score(body, p.support_text), p.n) for p in passages), reverse=True)
         if scored and scored[0][0] >= MIN_WORD_SHARE:
-            notes.append(f"re-cited a sentence to [{scored[0][1]}]: {body[:60]!r}")
+            notes.append(Note(NoteKind.RECITED, f"re-cited a sentence to [{scored[0][1]}]: {body[:60]!r}"))
             kept.append((body, [scored[0][1]]))
         else:
-            notes.append(f"removed an unsupported sentence: {body[:80]!r}")
+            notes.append(
+                Note(NoteKind.UNSUPPORTED_REMOVED, f"removed an unsupported sentence: {body[:80]!r}")
+            )
     if not kept:
-        return Grounded("", (), True, tuple(notes + (["the draft was a refusal"] if refusal_seen else [])))
+        if refusal_seen:
+            notes.append(Note(NoteKind.DRAFT_REFUSED, "the draft was a refusal"))
+        return Grounded("", (), True, tuple(notes))
 
     renumber: dict[int, int] = {}
     parts = []

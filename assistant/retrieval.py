@@ -12,22 +12,18 @@ an interrupted ingest, or an ingest whose index is not committed yet) are never 
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ingest.embedding import Embedder
-from ingest.errors import IngestError, IngestLockedError
-from ingest.lexical import LexicalIndex, index_dir, rebuild_lexical_index, saved_at
-from ingest.lexical import pending as index_pending
-from ingest.pipeline import ingest_lock
-from ingest.store import PassageStore, StoredPassage
+from ingest.lexical import LexicalIndex, index_dir, saved_at
+from ingest.repair import current_lexical_index
+from ingest.store import PassageFilter, PassageStore, StoredPassage
 
 from .dates import DateRange, find_date_range
 from .errors import EmptyArchiveError
@@ -97,7 +93,8 @@ class Query:
 class Retriever(ABC):
     """Finds the passages for a question: the shape of llama-index retrievers, a public `retrieve()` over the
     `_retrieve()` each implementation writes. `store` is the archive it searches, `embedder` the one its
-    vectors come from (the engine ranks sentences with it too)."""
+    vectors come from; the engine asks the retriever what it needs of them (the archive's dates, the
+    newest articles, the sentence ranker) rather than reaching through it."""
 
     settings: Settings
     store: PassageStore
@@ -120,6 +117,31 @@ class Retriever(ABC):
     def warm_up(self) -> None:
         """Load what the first search would otherwise wait for."""
         return None
+
+    # --- what the engine needs of the archive beside a search ----------------------------------------------
+    def date_span(self) -> tuple[int, int] | None:
+        """Epoch seconds of the oldest and newest dated committed articles; None when none is dated."""
+        return self.store.date_span()
+
+    def holds_articles(self, period: DateRange) -> bool:
+        """Whether some committed article was published within `period`."""
+        return self.store.published_between(period.start, period.end)
+
+    def newest_openings(self, limit: int, period: DateRange | None = None) -> list[StoredPassage]:
+        """The first passage of each of the `limit` newest committed articles (within `period`), newest
+        first: where an article states its headline fact."""
+        if period is None:
+            records = self.store.newest_articles(limit)
+        else:
+            records = self.store.newest_articles(limit, period.start, period.end)
+        firsts = self.store.get_passages([f"{r.article_id}:{r.content_hash}:0" for r in records])
+        by_article = {str(p.metadata.get("article_id", "")): p for p in firsts}
+        return [by_article[r.article_id] for r in records if r.article_id in by_article]
+
+    def sentence_ranker(self, english: bool) -> Embedder:
+        """The embedder that ranks candidate sentences: for English text the archive embedder's English
+        ranker (MiniLM beside e5: ~5x faster per sentence), else the archive's embedder."""
+        return self.embedder.sentence_ranker() if english else self.embedder
 
 
 class HybridRetriever(Retriever):
@@ -148,42 +170,10 @@ class HybridRetriever(Retriever):
             self.store.check_vector_space(self.embedder.model_id)
             previous = self._snapshot.index if self._snapshot is not None else None
             index = LexicalIndex.load(self._index_dir, previous=previous)
-            if index is None or previous is None:
-                index = self._checked(index)
+            if index is None or previous is None:  # missing, damaged or stale: ingest brings it in line
+                index = current_lexical_index(self.settings, self.store, self._index_dir, index)
             self._snapshot = _Snapshot(index, index.committed, mtime, index.sources)
             return self._snapshot
-
-    def _checked(self, index: LexicalIndex | None) -> LexicalIndex:
-        """The saved index, unless it is missing or damaged, an ingest died before saving it, or the ledger
-        moved on without it (an ingest through a shared Chroma server from another data dir): then rebuilt
-        from the archive, under the ingest lock. While an ingest runs, its index is awaited, not rebuilt;
-        a read-only data dir gets the rebuilt index in a private temporary folder."""
-
-        def current(found: LexicalIndex | None) -> bool:
-            return (
-                found is not None
-                and not index_pending(self._index_dir)
-                and found.articles == self.store.article_count()
-            )
-
-        if current(index):
-            assert index is not None
-            return index
-        try:
-            with ingest_lock(self.settings, wait=False):
-                index = LexicalIndex.load(self._index_dir)
-                if current(index):
-                    assert index is not None
-                    return index
-                return rebuild_lexical_index(self.store, self._index_dir)
-        except IngestLockedError:  # an ingest is under way: it saves the index when it is done
-            if index is not None:
-                return index
-        except IngestError:  # a data dir that cannot hold the lock (read-only)
-            pass
-        return rebuild_lexical_index(
-            self.store, Path(tempfile.mkdtemp(prefix="news-assistant-bm25-")) / "bm25"
-        )
 
     def warm_up(self) -> None:
         """Load the embedder, the lexical index and the vector index now rather than on the first question
@@ -208,15 +198,12 @@ class HybridRetriever(Retriever):
         t1 = time.perf_counter()
         timings.embed = t1 - t0
 
-        where = _published_within(date_range)
-        dense = self._committed_query(vector, k, where, snap)
+        within = _within(date_range)
+        dense = self._committed_query(vector, k, within, snap)
         t2 = time.perf_counter()
         timings.dense = t2 - t1
 
-        within = None
-        if date_range is not None and date_range.strict:
-            within = (date_range.start, date_range.end)
-        lexical = snap.index.search(query, k, within)
+        lexical = snap.index.search(query, k, within.published)
         t3 = time.perf_counter()
         timings.lexical = t3 - t2
 
@@ -249,7 +236,7 @@ class HybridRetriever(Retriever):
         return Retrieval(hits, date_range, best, timings, named)
 
     def _committed_query(
-        self, vector: Any, k: int, where: dict[str, Any] | None, snap: _Snapshot
+        self, vector: Any, k: int, within: PassageFilter, snap: _Snapshot
     ) -> list[tuple[StoredPassage, float]]:
         """The nearest committed passages. Passages of an article being ingested (or left by a killed run)
         are not served; when they crowd the nearest k, the search is redone without them."""
@@ -257,12 +244,11 @@ class HybridRetriever(Retriever):
         def committed(p: StoredPassage) -> bool:
             return snap.committed.get(p.metadata.get("article_id", "")) == p.metadata.get("content_hash")
 
-        raw = [(p, float(self.embedder.relevance(s))) for p, s in self.store.query(vector, k, where)]
+        raw = [(p, float(self.embedder.relevance(s))) for p, s in self.store.query(vector, k, within)]
         dense = [(p, s) for p, s in raw if committed(p)]
         pending = sorted({str(p.metadata.get("content_hash", "")) for p, _ in raw if not committed(p)})
         if pending and len(dense) < k:
-            unserved: dict[str, Any] = {"content_hash": {"$nin": pending}}
-            again = self.store.query(vector, k, unserved if where is None else {"$and": [where, unserved]})
+            again = self.store.query(vector, k, within.excluding(pending))
             dense = [(p, float(self.embedder.relevance(s))) for p, s in again if committed(p)]
         return dense
 
@@ -283,11 +269,8 @@ class HybridRetriever(Retriever):
         lexical_rank = [pid for pid, _ in lexical]
         per_source: list[list[Hit]] = []
         for source in sources:
-            within = _published_within(date_range)
-            where: dict[str, Any] = (
-                {"source": source} if within is None else {"$and": [{"source": source}, within]}
-            )
-            found = self._committed_query(vector, PER_SOURCE_CANDIDATES, where, snap)
+            within = PassageFilter(_within(date_range).published, source)
+            found = self._committed_query(vector, PER_SOURCE_CANDIDATES, within, snap)
             rankings = [[p.passage_id for p, _ in found]]
             ids = set(rankings[0])
             rankings.append([pid for pid in lexical_rank if pid in ids])
@@ -314,16 +297,11 @@ class HybridRetriever(Retriever):
         return (ordered + rest)[: max(k, len(ordered))]
 
 
-def _published_within(date_range: DateRange | None) -> dict[str, Any] | None:
-    """The Chroma filter of a strict date range (None: no filter)."""
+def _within(date_range: DateRange | None) -> PassageFilter:
+    """The passages a strict date range admits (a loose one, "in 2024", boosts rather than filters)."""
     if date_range is None or not date_range.strict:
-        return None
-    return {
-        "$and": [
-            {"published_ts": {"$gte": date_range.start}},
-            {"published_ts": {"$lt": date_range.end}},
-        ]
-    }
+        return PassageFilter()
+    return PassageFilter(published=(date_range.start, date_range.end))
 
 
 def _rrf(rankings: list[list[str]]) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 
@@ -23,6 +24,35 @@ class Citation:
     @property
     def supporting_text(self) -> str:
         return self.text[self.span[0] : self.span[1]]
+
+
+class NoteKind(StrEnum):
+    """What a note on an answer records: a stable code to match on (the note's text is for people)."""
+
+    MARKER_DROPPED = "marker_dropped"  # a [n] that points at no passage was dropped
+    INSTRUCTION_REMOVED = "instruction_removed"  # a sentence obeying an order inside a passage was removed
+    CITATION_TRIMMED = "citation_trimmed"  # citations that add nothing to a supported sentence were dropped
+    RECITED = "recited"  # a sentence was attributed to the passage that supports it
+    UNSUPPORTED_REMOVED = "unsupported_removed"  # a sentence no passage supports was removed
+    DRAFT_REFUSED = "draft_refused"  # the generator said the articles do not answer
+    FALLBACK = "fallback"  # the next generator answered instead of the one before
+    WRONG_ANSWER_TYPE = "wrong_answer_type"  # the answer lacks what the question asks for (a number, a date)
+    ANSWER_CHECK = "answer_check"  # the model judged that its answer does not answer the question
+    NOT_RELEVANT = "not_relevant"  # no passage is relevant enough to answer from
+    NO_ARTICLES_IN_PERIOD = "no_articles_in_period"  # the archive holds nothing from the period asked about
+    DIGEST = "digest"  # the answer is a digest: one quoted line per article
+    UNTRANSLATED = "untranslated"  # the translation lost a marker or a number: the answer is in English
+
+
+@dataclass(frozen=True)
+class Note:
+    """One thing the engine or its guards did to an answer: a `kind` to match on, a `text` to read."""
+
+    kind: NoteKind
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.text}"
 
 
 @dataclass(frozen=True)
@@ -48,11 +78,17 @@ class Answer:
     question: str
     standalone_question: str = ""
     backend: str = ""
-    notes: tuple[str, ...] = ()  # what the grounding guards did (dropped markers, removed sentences, ...)
+    notes: tuple[
+        Note, ...
+    ] = ()  # what the engine and its guards did (dropped markers, removed sentences, ...)
     retrieved: tuple[str, ...] = ()  # passage ids the retriever ranked, best first
     timings: Timings = field(default_factory=Timings)
     answer_check: float | None = None  # the model's P(the answer answers the question); None: not checked
     language: str = "en"  # the language the answer is written in (ISO 639-1): the question's, when it could
+
+    def noted(self, kind: NoteKind) -> bool:
+        """Whether a note of `kind` was made on this answer."""
+        return any(note.kind == kind for note in self.notes)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

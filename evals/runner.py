@@ -149,7 +149,7 @@ def run_set(
                 for c in answer.citations
             ],
             retrieved=list(answer.retrieved),
-            notes=list(answer.notes),
+            notes=[str(note) for note in answer.notes],
             score=_score_dict(score),
             first_token_s=answer.timings.first_token,
             total_s=answer.timings.total or (time.perf_counter() - started),

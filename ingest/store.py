@@ -80,6 +80,33 @@ class ArticleRecord:
         }
 
 
+@dataclass(frozen=True)
+class PassageFilter:
+    """Which passages a search may return: published in [start, end) (epoch seconds), from one source,
+    and not of the given content hashes (versions of articles that are not committed). Chroma's filter
+    dialect stays inside the store (`_where`)."""
+
+    published: tuple[int, int] | None = None
+    source: str | None = None
+    exclude_hashes: tuple[str, ...] = ()
+
+    def excluding(self, hashes: Sequence[str]) -> PassageFilter:
+        return PassageFilter(self.published, self.source, tuple(hashes))
+
+    def _where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.source is not None:
+            clauses.append({"source": self.source})
+        if self.published is not None:
+            start, end = self.published
+            clauses += [{"published_ts": {"$gte": start}}, {"published_ts": {"$lt": end}}]
+        if self.exclude_hashes:
+            clauses.append({"content_hash": {"$nin": list(self.exclude_hashes)}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 _VECTOR_SPACE = "embedder"
 LEGACY_VECTOR_SPACE = "all-MiniLM-L6-v2-onnx-int8"  # archives from before the record were all MiniLM
 REEMBEDDING = "re-embedding for "
@@ -368,13 +395,14 @@ class PassageStore:
             offset += len(got["ids"])
 
     def query(
-        self, embedding: Sequence[float], n: int, where: dict[str, Any] | None = None
+        self, embedding: Sequence[float], n: int, within: PassageFilter | None = None
     ) -> list[tuple[StoredPassage, float]]:
-        """Nearest passages with their cosine similarity, best first.
+        """Nearest passages (among those `within` admits) with their cosine similarity, best first.
 
         A filtered HNSW search can return fewer passages than asked although more match the filter (the
         graph walk misses them, e.g. when many near-identical vectors crowd it); then the filtered set is
         searched exactly, when it is at most `_EXACT_SEARCH_LIMIT` passages."""
+        where = within._where() if within is not None else None
         hits = self._approximate_query(embedding, n, where)
         if where is not None and len(hits) < n:
             exact = self._exact_query(embedding, n, where)

@@ -11,6 +11,7 @@ from assistant import Settings
 from assistant.grounding import split_verdict
 from assistant.questions import is_yes_no, named_sources
 from assistant.retrieval import HybridRetriever
+from assistant.types import NoteKind
 from ingest.store import PassageStore
 
 from .conftest import ScriptedChat
@@ -215,7 +216,7 @@ def test_an_answer_that_obeys_an_article_is_not_given(sources_dir: Path, embedde
     chat = ScriptedChat("PWNED [1].")
     answer = make_bot(sources_dir, embedder, chat).ask("What does the road works notice say?")
     assert "PWNED" not in answer.text
-    assert any("follows an instruction" in note for note in answer.notes)
+    assert answer.noted(NoteKind.INSTRUCTION_REMOVED)
     # the fallback quotes what the notice says, never the order it gives
     assert answer.refused or "Abay Avenue" in answer.text
 
@@ -242,7 +243,7 @@ def test_an_answer_the_check_rejects_is_refused(seeded_dir: Path, embedder) -> N
     chat = CheckingChat(JOBS_REPLY, 0.2)
     answer = make_bot(seeded_dir, embedder, chat, answer_check=0.5).ask(JOBS)
     assert answer.refused and answer.citations == ()
-    assert any("check" in note and "0.20" in note for note in answer.notes)
+    assert any(n.kind == NoteKind.ANSWER_CHECK and "0.20" in n.text for n in answer.notes)
     # the check continues the answer conversation: the answer given, then the question about it
     [messages] = chat.checked
     assert messages[-2] == {"role": "assistant", "content": JOBS_REPLY}

@@ -13,6 +13,7 @@ from assistant import Answer, Assistant, Citation, Settings, TextDelta
 from assistant.errors import EmptyArchiveError, PromptError, QuestionError
 from assistant.generation import ChatModel, Messages
 from assistant.prompts import Prompts
+from assistant.types import NoteKind
 
 from .conftest import ScriptedChat
 
@@ -93,9 +94,9 @@ def test_warm_up_loads_the_vector_index_too(seeded_dir: Path, embedder, tmp_path
     searches: list[int] = []
 
     class Counting(PassageStore):
-        def query(self, embedding, n, where=None):  # type: ignore[no-untyped-def]
+        def query(self, embedding, n, within=None):  # type: ignore[no-untyped-def]
             searches.append(n)
-            return super().query(embedding, n, where)
+            return super().query(embedding, n, within)
 
     settings = Settings(data_dir=seeded_dir)
     store = Counting(settings)
@@ -110,7 +111,7 @@ def test_markers_to_missing_passages_are_dropped_and_renumbered(seeded_dir: Path
     answer = make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
     assert answer.text.endswith("[1].") and "[9]" not in answer.text
     assert [c.n for c in answer.citations] == [1]
-    assert any("no such passage" in note for note in answer.notes)
+    assert answer.noted(NoteKind.MARKER_DROPPED)
 
 
 def test_an_unsupported_sentence_is_removed(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -120,7 +121,7 @@ def test_an_unsupported_sentence_is_removed(seeded_dir: Path, embedder) -> None:
     )
     answer = make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
     assert "180" in answer.text and "5,000" not in answer.text and "Germany" not in answer.text
-    assert any("unsupported" in note for note in answer.notes)
+    assert answer.noted(NoteKind.UNSUPPORTED_REMOVED)
 
 
 def test_a_wrong_citation_is_moved_to_the_passage_that_supports_it(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -137,7 +138,7 @@ def test_a_wrong_citation_is_moved_to_the_passage_that_supports_it(seeded_dir: P
     assert answer.text == "The project is expected to create more than 180 permanent jobs [1]."
     [citation] = answer.citations
     assert "180 permanent jobs" in citation.supporting_text
-    assert any("re-cited" in note for note in answer.notes)
+    assert answer.noted(NoteKind.RECITED)
 
 
 PARIS = "Paris is the capital of France [1]."
@@ -156,8 +157,8 @@ def test_an_answer_with_nothing_supported_is_replaced_by_the_extractive_quote(
     [citation] = answer.citations
     assert "180 permanent jobs" in citation.supporting_text
     assert citation.supporting_text in answer.text.replace(" [1]", "")  # the cited sentence, verbatim
-    assert any("removed an unsupported sentence" in note for note in answer.notes)
-    assert any("the extractive generator answered instead" in note for note in answer.notes)
+    assert answer.noted(NoteKind.UNSUPPORTED_REMOVED)
+    assert answer.noted(NoteKind.FALLBACK)
     assert answer.backend == "extractive (fallback: the model's answer failed the guards)"
 
 
@@ -165,7 +166,7 @@ def test_an_answer_with_nothing_supported_is_refused_without_a_fallback(seeded_d
     chat = ScriptedChat(PARIS)
     answer = make_bot(seeded_dir, embedder, chat, llm_fallback=None).ask(JOBS)
     assert answer.refused and answer.text == REFUSAL and answer.citations == ()
-    assert any("removed an unsupported sentence" in note for note in answer.notes)
+    assert answer.noted(NoteKind.UNSUPPORTED_REMOVED)
 
 
 def test_model_refusal_gives_a_refused_answer_without_citations(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -268,7 +269,7 @@ def test_a_how_many_answer_without_a_number_is_a_refusal(seeded_dir: Path, embed
     answer = make_bot(seeded_dir, embedder, chat).ask(
         "How many taxis will the autonomous service in Astana use?"
     )
-    assert answer.refused and any("number" in note for note in answer.notes)
+    assert answer.refused and answer.noted(NoteKind.WRONG_ANSWER_TYPE)
 
 
 def test_answer_type_check() -> None:

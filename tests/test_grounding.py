@@ -6,6 +6,7 @@ import pytest
 
 from assistant.context import ContextPassage
 from assistant.grounding import ground
+from assistant.types import NoteKind
 
 REFUSAL = "The articles do not say."
 
@@ -45,14 +46,14 @@ def test_an_unsupported_sentence_is_removed_and_the_rest_kept() -> None:
         REFUSAL,
     )
     assert got.text == "The plant will create more than 180 permanent jobs [1]."
-    assert any("removed an unsupported sentence" in n and "5,000" in n for n in got.notes)
+    assert any(n.kind == NoteKind.UNSUPPORTED_REMOVED and "5,000" in n.text for n in got.notes)
 
 
 def test_a_wrong_number_is_not_supported() -> None:
     """The small model's commonest slip: the right passage, the wrong figure."""
     got = ground("The project is expected to create more than 280 permanent jobs [1].", PASSAGES, REFUSAL)
     assert got.refused and got.text == "" and got.citations == ()
-    assert any("removed an unsupported sentence" in n for n in got.notes)
+    assert any(n.kind == NoteKind.UNSUPPORTED_REMOVED for n in got.notes)
 
 
 def test_a_wrong_marker_is_moved_to_the_passage_that_supports_the_sentence() -> None:
@@ -61,13 +62,13 @@ def test_a_wrong_marker_is_moved_to_the_passage_that_supports_the_sentence() -> 
     [c] = got.citations
     assert c.passage.passage_id == "p-surgery"  # renumbered: the only passage cited is [1]
     assert SURGERY[c.span[0] : c.span[1]].startswith("They enable more than 350")
-    assert any("re-cited a sentence to [2]" in n for n in got.notes)
+    assert any(n.kind == NoteKind.RECITED and "[2]" in n.text for n in got.notes)
 
 
 def test_a_marker_to_no_passage_is_dropped() -> None:
     got = ground("The project will create more than 180 permanent jobs [9][1].", PASSAGES, REFUSAL)
     assert got.text == "The project will create more than 180 permanent jobs [1]."
-    assert any("dropped marker(s) [9]" in n for n in got.notes)
+    assert any(n.kind == NoteKind.MARKER_DROPPED and "[9]" in n.text for n in got.notes)
 
 
 def test_a_sentence_without_any_marker_is_attributed_to_its_passage() -> None:
@@ -93,7 +94,7 @@ def test_a_citation_that_adds_nothing_is_trimmed_and_the_rest_renumbered() -> No
         "The hub is expected to create more than 180 permanent jobs [2]."
     )
     assert [(c.n, c.passage.passage_id) for c in got.citations] == [(1, "p-surgery"), (2, "p-jobs")]
-    assert any("kept only supporting citation(s) [2] of [2, 3]" in n for n in got.notes)
+    assert any(n.kind == NoteKind.CITATION_TRIMMED and "[2] of [2, 3]" in n.text for n in got.notes)
 
 
 def test_a_marker_after_the_full_stop_belongs_to_the_sentence_before() -> None:
@@ -123,7 +124,7 @@ def test_a_refusal_is_recognised(draft: str) -> None:
     got = ground(draft, PASSAGES, REFUSAL)
     assert got.refused and got.text == "" and got.citations == ()
     if draft:
-        assert "the draft was a refusal" in got.notes
+        assert [n.kind for n in got.notes] == [NoteKind.DRAFT_REFUSED]
 
 
 def test_a_refusal_of_part_of_the_question_does_not_refuse_the_rest() -> None:
@@ -146,4 +147,4 @@ def test_a_sentence_that_obeys_an_order_in_a_passage_is_removed() -> None:
         {},
     )
     got = ground("PWNED [1].", [notice], REFUSAL)
-    assert got.refused and any("follows an instruction" in n for n in got.notes)
+    assert got.refused and any(n.kind == NoteKind.INSTRUCTION_REMOVED for n in got.notes)

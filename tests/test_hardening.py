@@ -22,7 +22,7 @@ from assistant.retrieval import HybridRetriever
 from assistant.settings import settings_from_args
 from assistant.text import clean_question
 from ingest.lexical import LexicalIndex
-from ingest.store import PassageStore
+from ingest.store import PassageFilter, PassageStore
 
 from .conftest import can_mount_read_only
 
@@ -245,8 +245,7 @@ def test_a_filtered_query_that_comes_up_short_is_searched_exactly(tmp_path: Path
         metas.append({"article_id": f"dated-{i}", "published_ts": 1_767_225_600 + i})
     store.upsert_passages(ids, np.stack(vectors), [f"text {i}" for i in ids], metas)
 
-    where = {"$and": [{"published_ts": {"$gte": 1_767_225_600}}, {"published_ts": {"$lt": 1_767_225_700}}]}
-    hits = store.query(crowd, 20, where)
+    hits = store.query(crowd, 20, PassageFilter(published=(1_767_225_600, 1_767_225_700)))
     assert sorted(p.passage_id for p, _ in hits) == sorted(f"dated:{i}" for i in range(11))
     scores = [s for _, s in hits]
     assert scores == sorted(scores, reverse=True)

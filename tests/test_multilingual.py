@@ -12,6 +12,7 @@ import pytest
 
 from assistant import Assistant, Settings
 from assistant.languages import ENGLISH, KAZAKH, RUSSIAN, detect, faithful
+from assistant.types import NoteKind
 from ingest import ingest_paths
 from ingest.errors import EmbedderMismatchError
 from ingest.reembed import reembed
@@ -84,7 +85,7 @@ def test_a_translation_that_loses_a_number_gives_the_checked_english(seeded_dir:
     answer = _bot(seeded_dir, embedder, chat).ask("Сколько постоянных рабочих мест создаст завод?")
     assert not answer.refused and answer.language == "en"
     assert answer.text.startswith(RUSSIAN.untranslated) and "180 permanent jobs [1]" in answer.text
-    assert any("translation" in note for note in answer.notes)
+    assert answer.noted(NoteKind.UNTRANSLATED)
 
 
 def test_a_russian_follow_up_is_rewritten_in_english(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
