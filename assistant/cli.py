@@ -12,7 +12,7 @@ from typing import TextIO
 
 from .engine import Assistant
 from .errors import AssistantError
-from .settings import Settings, add_archive_flags, settings_from_args
+from .settings import BACKENDS, Settings, add_archive_flags, settings_from_args
 from .types import Answer, TextDelta
 
 _EPILOG = """\
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--backend",
             dest="llm_backend",
-            choices=["local", "openai", "extractive"],
+            choices=BACKENDS,
             help="answer generator (ASSISTANT_LLM_BACKEND, default local)",
         )
         p.add_argument(

@@ -329,7 +329,7 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-CHAT_MODELS: dict[str, type[ChatModel]] = {"local": LocalChatModel, "openai": OpenAIChatModel}
+CHAT_MODELS: dict[str, type[ChatModel]] = {model.name: model for model in (LocalChatModel, OpenAIChatModel)}
 
 
 def build_chat_model(settings: Settings, backend: str | None = None) -> ChatModel:

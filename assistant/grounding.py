@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .context import ContextPassage, RankedSentence
-from .text import content_words, marker_numbers, names, numbers, sentence_spans, sentences, strip_markers
+from .markers import MARKER_RUN, marker_numbers, markers_before_period, single_markers, strip_markers
+from .text import content_words, names, numbers, sentence_spans, sentences
 from .types import Note, NoteKind
 
 _REFUSAL_PATTERNS = re.compile(
@@ -31,7 +32,6 @@ _REFUSAL_PATTERNS = re.compile(
     r"there is no|isn't mentioned|is unknown|not enough information)\b",
     re.IGNORECASE,
 )
-_MARKER_RUN = re.compile(r"(?:\s*\[\d{1,3}\])+")
 # support thresholds of the guard (share of the claim's key words found in the cited passages)
 MIN_WORD_SHARE = 0.5
 MIN_NAME_SHARE = 0.67
@@ -134,8 +134,8 @@ def best_sentence_span(claim: str, passage: str) -> tuple[int, int]:
 
 def _split_cited(draft: str) -> list[tuple[str, list[int]]]:
     """Answer sentences with the markers that belong to each (a marker after the period goes before)."""
-    text = _MARKER_RUN.sub(lambda m: m.group(0).strip() and " " + m.group(0).strip(), draft.strip())
-    text = re.sub(r"([.!?])\s+((?:\[\d{1,3}\])+)", r" \2\1", text)
+    text = MARKER_RUN.sub(lambda m: " " + m.group(0).strip(), single_markers(draft.strip()))
+    text = markers_before_period(text)
     out = []
     for sentence in sentences(text):
         cited = marker_numbers(sentence)

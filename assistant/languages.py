@@ -19,7 +19,8 @@ from difflib import SequenceMatcher
 
 from .dates import DateRange, describe
 from .dates import day as english_day
-from .text import marker_numbers, names
+from .markers import marker_numbers
+from .text import names
 
 
 @dataclass(frozen=True)

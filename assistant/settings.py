@@ -5,14 +5,17 @@ retrieval, generation and the UI. Arguments, then `ASSISTANT_*` environment vari
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from ingest.settings import ArchiveSettings, add_archive_flags, cores, settings_from_args
 
-Backend = Literal["local", "openai", "extractive"]
+ModelBackend = Literal["local", "openai"]  # a language model drafts the answer
+Backend = Literal[ModelBackend, "extractive"]  # extractive: no model, the best sentences quoted
+BACKENDS: tuple[str, ...] = get_args(Backend)  # the one list of backend names (CLI choices, messages)
+MODEL_BACKENDS: tuple[str, ...] = get_args(ModelBackend)
 
 
 class Settings(ArchiveSettings):
@@ -128,4 +131,13 @@ class Settings(ArchiveSettings):
         return value
 
 
-__all__ = ["ArchiveSettings", "Backend", "Settings", "add_archive_flags", "settings_from_args"]
+__all__ = [
+    "BACKENDS",
+    "MODEL_BACKENDS",
+    "ArchiveSettings",
+    "Backend",
+    "ModelBackend",
+    "Settings",
+    "add_archive_flags",
+    "settings_from_args",
+]

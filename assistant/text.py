@@ -6,13 +6,14 @@ import re
 import unicodedata
 from functools import cache
 
+from .markers import strip_markers
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9А-ЯЁӘҒҚҢӨҰҮҺІ])|\n+")
 _ABBREVIATION = re.compile(
     r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Prof|St|Jr|Sr|No|Nos|vs|etc|Gen|Col|Lt|Sen|Rep|Gov|Inc|Ltd|Co|[A-Z])\.$"
 )
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
-_MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _INVISIBLE = dict.fromkeys(
     c for c in range(0x110000) if unicodedata.category(chr(c)) in ("Cc", "Cf", "Cs") and chr(c) not in "\n\t"
 )  # control, format (zero-width) and lone surrogate code points (undecodable bytes from a terminal)
@@ -76,14 +77,6 @@ def numbers(text: str) -> set[str]:
         if word in _NUMBER_WORDS and word not in ("hundred", "thousand"):
             found.add(str(_NUMBER_WORDS[word]))
     return found
-
-
-def marker_numbers(text: str) -> list[int]:
-    return [int(m) for m in _MARKER.findall(text)]
-
-
-def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text)
 
 
 @cache

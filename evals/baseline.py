@@ -56,8 +56,9 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from assistant.errors import ConfigError, GeneratorError, QuestionError
 from assistant.generation import ChatModel, build_chat_model
-from assistant.settings import Settings
-from assistant.text import clean_question, content_words, marker_numbers, sentence_spans, strip_markers
+from assistant.markers import MARKER, marker_numbers, strip_markers
+from assistant.settings import MODEL_BACKENDS, Settings
+from assistant.text import clean_question, content_words, sentence_spans
 from assistant.types import Answer, Citation, Timings
 from ingest.embedding import Embedder, build_embedder
 from ingest.store import PassageStore
@@ -70,7 +71,6 @@ LLM_METADATA = ("title", "published", "source")  # the metadata the model sees a
 # counts with tiktoken, the model with its own vocabulary)
 _CONTEXT_MARGIN = 96
 
-_MARKER_GROUP = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})+)\]")
 # "[Source 1]", "(Sources 1 and 3)", "[Source 1, Source 2]": the stock prompt's own "Source n:" wording
 _SOURCE_MARKER = re.compile(
     r"[\[(]\s*Sources?\s*(\d{1,3}(?:\s*(?:,|and|&)\s*(?:Sources?\s*)?\d{1,3})*)\s*[\])]", re.IGNORECASE
@@ -198,7 +198,7 @@ class BaselineAssistant:
     ) -> BaselineAssistant:
         """The baseline on the settings' archive; pass `chat_model`/`embedder` to share loaded ones."""
         if chat_model is None:
-            if settings.llm_backend not in ("local", "openai"):
+            if settings.llm_backend not in MODEL_BACKENDS:
                 raise ConfigError(
                     "the llama-index baseline needs a language model: use --backend local or "
                     f"--backend openai (not {settings.llm_backend})"
@@ -314,7 +314,7 @@ def normalise_markers(text: str) -> str:
     def markers(match: re.Match[str]) -> str:
         return " ".join(f"[{n}]" for n in _NUMBER.findall(match.group(1)))
 
-    return _MARKER_GROUP.sub(markers, _SOURCE_MARKER.sub(markers, text))
+    return MARKER.sub(markers, _SOURCE_MARKER.sub(markers, text))
 
 
 def is_refusal(text: str) -> bool:

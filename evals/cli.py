@@ -14,7 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from assistant.errors import AssistantError
-from assistant.settings import Settings, add_archive_flags, settings_from_args
+from assistant.settings import BACKENDS, MODEL_BACKENDS, Settings, add_archive_flags, settings_from_args
 
 from .judge import JUDGES
 from .metrics import metric_spec
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "sets", nargs="+", type=Path, metavar="SET", help="set folders (questions.jsonl [+ corpus/])"
     )
-    run.add_argument("--backend", dest="llm_backend", choices=["local", "openai", "extractive"])
+    run.add_argument("--backend", dest="llm_backend", choices=BACKENDS)
     run.add_argument("--out", type=Path, help="output folder (default evals/runs/<time>-<backend>)")
     run.add_argument("--limit", type=int, help="only the first N questions of each set")
     run.add_argument(
@@ -192,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     base = settings_from_args(args, Settings)
     pipeline = getattr(args, "pipeline", "ours")
-    if pipeline != "ours" and base.llm_backend not in ("local", "openai"):
+    if pipeline != "ours" and base.llm_backend not in MODEL_BACKENDS:
         print(
             f"error: --pipeline {pipeline}: the llama-index baseline needs a language model; "
             f"use --backend local or --backend openai (not {base.llm_backend})",
@@ -222,7 +222,7 @@ def _run(args: argparse.Namespace) -> int:
             set_out = out / eval_set.name if len(args.sets) > 1 else out
             ours = baseline = None
             # one chat model (and embedder), loaded once, for both pipelines
-            chat_model = build_chat_model(settings) if settings.llm_backend != "extractive" else None
+            chat_model = build_chat_model(settings) if settings.llm_backend in MODEL_BACKENDS else None
             if pipeline in ("ours", "both"):
                 bot = Assistant.from_settings(settings, chat_model=chat_model)
                 ours = _ask_set(

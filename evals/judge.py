@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from assistant.prompts import default_dir
+from assistant.settings import MODEL_BACKENDS
 
 from .metrics import STOPWORDS, normalise_answer, split_sentences, strip_markers
 
@@ -312,7 +313,7 @@ class LLMJudge:
 # ---------------------------------------------------------------------------------------------------------
 # Choosing a judge, and the calibration of record of each
 
-JUDGES = ("heuristic", "local", "openai")
+JUDGES = ("heuristic", *MODEL_BACKENDS)  # a heuristic, or a language model of one of the backends
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration" / "judges"
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from assistant.settings import BACKENDS
+
 from .bench.measure import current_rss_mb, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--backend", choices=["local", "openai", "extractive"], default="extractive")
+    parser.add_argument("--backend", choices=BACKENDS, default="extractive")
     parser.add_argument("--data-dir", type=Path, default=Path("data/load-test"))
     parser.add_argument(
         "--questions", type=Path, default=QUESTIONS, help="an eval set (folder or questions.jsonl)"

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from assistant.languages import detect
+from assistant.markers import MARKER
+from assistant.markers import cited as markers
+from assistant.markers import strip_markers as _strip_markers
 
 if TYPE_CHECKING:
     from .judge import Judge
@@ -277,11 +280,9 @@ def token_f1(prediction: str, reference: str) -> float:
 # ---------------------------------------------------------------------------------------------------------
 # Sentences and markers
 
-_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
-_MARKER_WITH_SPACE = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
 # a sentence end: terminal punctuation, closing quotes, then any markers (which belong to that sentence)
-_END = re.compile(r"[.!?]+[\"'”’)]*(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*(?=\s+|$)")
+_END = re.compile(r"[.!?]+[\"'”’)]*(?:\s*" + MARKER.pattern + r")*(?=\s+|$)")
 _ABBREVIATION_TEXT = """
     mr mrs ms dr prof st jr sr gen col lt sen rep gov inc ltd co corp no nos vs etc eg ie approx dept est
     fig jan feb mar apr jun jul aug sep sept oct nov dec mt ft
@@ -290,20 +291,9 @@ _ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
 _HAS_WORD = re.compile(r"[^\W_]")
 
 
-def markers(sentence: str) -> list[int]:
-    """The citation numbers in `sentence`, in order of first appearance: "[2] ... [1, 2]" -> [2, 1]."""
-    seen: list[int] = []
-    for match in _MARKER.finditer(sentence):
-        for part in match.group(1).split(","):
-            n = int(part)
-            if n not in seen:
-                seen.append(n)
-    return seen
-
-
 def strip_markers(text: str) -> str:
     """Remove [n] (and [n, m]) markers and the space before them: "X is 5 [1]." -> "X is 5."."""
-    return _MARKER_WITH_SPACE.sub("", text).strip()
+    return _strip_markers(text).strip()
 
 
 def _is_abbreviation(chunk: str) -> bool:
@@ -353,7 +343,7 @@ def split_sentences(text: str) -> list[str]:
         for sentence in _split_line(line):
             if not sentence:
                 continue
-            if not _HAS_WORD.search(_MARKER.sub("", sentence)):
+            if not _HAS_WORD.search(MARKER.sub("", sentence)):
                 if out and markers(sentence):
                     out[-1] = f"{out[-1]} {sentence}"
                 continue

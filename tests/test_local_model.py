@@ -17,8 +17,9 @@ from assistant import Answer, Assistant, Settings
 from assistant.errors import GeneratorError
 from assistant.generation import LocalChatModel
 from assistant.languages import KAZAKH, RUSSIAN
+from assistant.markers import marker_numbers, strip_markers
 from assistant.model_files import ensure_gguf
-from assistant.text import marker_numbers, numbers, sentences, strip_markers
+from assistant.text import numbers, sentences
 from ingest import ingest_paths
 
 from .conftest import SEEDS, free_port, wait_for_port
