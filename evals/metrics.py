@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+from text_to_num import alpha2digit
 
 from assistant.languages import detect
 from assistant.markers import MARKER
@@ -71,17 +72,10 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 # ---------------------------------------------------------------------------------------------------------
 # Normalisation
 
-_UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}  # fmt: skip
-_TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-    "ninety": 90,
-}  # fmt: skip
-_SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
-_NUMERIC = re.compile(r"\d+(?:\.\d+)?")
+_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+# text2num reads "one hundred and five" and "twenty four"; these two it leaves: "2.5 million", "a hundred"
+_DIGITS_BEFORE_SCALE = re.compile(r"(?<!\S)(\d+(?:\.\d+)?) (thousand|million|billion)\b")
+_ARTICLE_BEFORE_SCALE = re.compile(r"(?<!\S)an? (?=(?:hundred|thousand|million|billion)\b)")
 _DECIMAL = re.compile(r"\d+\.\d+")
 # "12,000", "1,234,567": a comma between a digit and a group of exactly three digits
 _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -115,86 +109,13 @@ def _format_number(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _words_to_numbers(tokens: list[str]) -> list[str]:
-    """Replace runs of number words ("one hundred and five", "a hundred", "2.5 million") by digits."""
-    out: list[str] = []
-    i = 0
-    while i < len(tokens):
-        parsed = _parse_number(tokens, i)
-        if parsed is None:
-            token = tokens[i]
-            out.append(_format_number(Decimal(token)) if _DECIMAL.fullmatch(token) else token)  # "3.50"
-            i += 1
-        else:
-            value, i = parsed
-            out.append(_format_number(value))
-    return out
-
-
-def _parse_number(tokens: list[str], start: int) -> tuple[Decimal, int] | None:
-    """Parse a number written in words (or digits followed by a scale) at `start`: (value, next index)."""
-    n = len(tokens)
-    first = tokens[start]
-    # "12 million", "1.5 thousand"
-    if _NUMERIC.fullmatch(first):
-        if start + 1 < n and tokens[start + 1] in _SCALES:
-            return Decimal(first) * _SCALES[tokens[start + 1]], start + 2
-        return None
-    if first in ("a", "an"):
-        if start + 1 >= n or (tokens[start + 1] != "hundred" and tokens[start + 1] not in _SCALES):
-            return None  # an article, not "a hundred"
-    elif first not in _UNITS and first not in _TENS and first not in _SCALES and first != "hundred":
-        return None
-
-    total = 0
-    group = 0  # the part below the last scale word
-    has_units = has_tens = has_hundred = False
-    last_scale = 10**12
-    j = start
-    consumed = start
-    while j < n:
-        word = tokens[j]
-        if word in ("a", "an") and j == start:
-            group, has_units = 1, True
-        elif word in _UNITS:
-            value = _UNITS[word]
-            if has_units or (has_tens and value >= 10):
-                break
-            group += value
-            has_units = True
-        elif word in _TENS:
-            if has_tens or has_units:
-                break
-            group += _TENS[word]
-            has_tens = True
-        elif word == "hundred":
-            if has_hundred or has_tens or (has_units and group >= 10):
-                break
-            group = (group or 1) * 100
-            has_hundred, has_units, has_tens = True, False, False
-        elif word in _SCALES:
-            scale = _SCALES[word]
-            if scale >= last_scale:
-                break
-            total += (group or 1) * scale
-            group, last_scale = 0, scale
-            has_units = has_tens = has_hundred = False
-        elif (
-            word == "and"
-            and j > start
-            and tokens[j - 1] in ("hundred", *_SCALES)
-            and j + 1 < n
-            and (tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS)
-        ):
-            j += 1
-            continue
-        else:
-            break
-        j += 1
-        consumed = j
-    if consumed == start:
-        return None
-    return Decimal(total + group), consumed
+def _words_to_numbers(text: str) -> str:
+    """Numbers written in words as digits ("one hundred and five" -> "105", "a hundred" -> "100", "2.5
+    million" -> "2500000"), by text2num; decimals in their shortest form ("3.50" -> "3.5")."""
+    text = _ARTICLE_BEFORE_SCALE.sub("one ", text)
+    text = _DIGITS_BEFORE_SCALE.sub(lambda m: _format_number(Decimal(m[1]) * _SCALES[m[2]]), text)
+    text = alpha2digit(text, "en", threshold=0)
+    return " ".join(_format_number(Decimal(t)) if _DECIMAL.fullmatch(t) else t for t in text.split())
 
 
 def normalise_answer(text: str) -> str:
@@ -213,8 +134,7 @@ def normalise_answer(text: str) -> str:
     tokens = [
         _ORDINAL.sub(r"\1", t) if _ORDINAL.fullmatch(t) else t for t in _strip_punctuation(text).split()
     ]
-    tokens = _words_to_numbers(tokens)
-    return " ".join(t for t in tokens if t not in ("a", "an", "the"))
+    return " ".join(t for t in _words_to_numbers(" ".join(tokens)).split() if t not in ("a", "an", "the"))
 
 
 def _tokens(text: str) -> list[str]:
