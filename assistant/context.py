@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ingest.embedding import ArchiveEmbedding
+from ingest.sentences import sentence_spans
 
 from .retrieval import Hit
-from .text import content_words, numbers, sentence_spans
+from .text import content_words, numbers
 
 _PRONOUN_START = re.compile(
     r"^[\"“‘]?(It|Its|He|His|She|Her|They|Their|This|These|That|Those|The center|Such)\b"

@@ -21,13 +21,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from ingest.sentences import sentence_spans
 from ingest.store import StoredPassage
 
 from .context import ContextPassage, rank_sentences
 from .dates import _MONTH, _MONTH_OR_ABBR, DateRange, asks_for_latest, day, find_date_range
 from .grounding import Grounded, GroundedCitation
 from .retrieval import Retriever
-from .text import sentence_spans
 
 MAX_LINES = 5
 TOPIC_MARGIN = 0.15  # a topic's articles: within this much of the best one's relevance (and above the gate)

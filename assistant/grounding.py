@@ -19,9 +19,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ingest.sentences import sentence_spans
+
 from .context import ContextPassage, RankedSentence
-from .markers import MARKER_RUN, marker_numbers, markers_before_period, single_markers, strip_markers
-from .text import content_words, names, numbers, sentence_spans, sentences
+from .markers import cited_sentences, marker_numbers, strip_markers
+from .text import content_words, names, numbers
 from .types import Note, NoteKind
 
 _REFUSAL_PATTERNS = re.compile(
@@ -133,11 +135,9 @@ def best_sentence_span(claim: str, passage: str) -> tuple[int, int]:
 
 
 def _split_cited(draft: str) -> list[tuple[str, list[int]]]:
-    """Answer sentences with the markers that belong to each (a marker after the period goes before)."""
-    text = MARKER_RUN.sub(lambda m: " " + m.group(0).strip(), single_markers(draft.strip()))
-    text = markers_before_period(text)
+    """Answer sentences with the markers that belong to each (`markers.cited_sentences`)."""
     out = []
-    for sentence in sentences(text):
+    for sentence in cited_sentences(draft):
         cited = marker_numbers(sentence)
         body = " ".join(strip_markers(sentence).split())
         body = re.sub(r"\s+([.,;:!?])", r"\1", body)

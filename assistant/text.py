@@ -1,4 +1,5 @@
-"""Small text tools shared by retrieval and the grounding guards: sentences, numbers, names, key words."""
+"""Small text tools shared by retrieval and the grounding guards: numbers, names, key words (and the
+sentences of `ingest.sentences`, the one splitter)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,10 @@ import re
 import unicodedata
 from functools import cache
 
+from ingest.sentences import sentences
+
 from .markers import strip_markers
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9А-ЯЁӘҒҚҢӨҰҮҺІ])|\n+")
-_ABBREVIATION = re.compile(
-    r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Prof|St|Jr|Sr|No|Nos|vs|etc|Gen|Col|Lt|Sen|Rep|Gov|Inc|Ltd|Co|[A-Z])\.$"
-)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _INVISIBLE = dict.fromkeys(
@@ -41,32 +40,6 @@ _NUMBER_WORDS = {
 def clean_question(text: str) -> str:
     """Drop control, zero-width and lone surrogate characters, collapse whitespace."""
     return " ".join(text.translate(_INVISIBLE).split())
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of `text` (whitespace trimmed)."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        before = text[start : match.start()]
-        if "\n" not in match.group(0) and _ABBREVIATION.search(before):
-            continue  # "Dr. Yuri Pya": not a sentence end
-        spans.append((start, match.start()))
-        start = match.end()
-    spans.append((start, len(text)))
-    out = []
-    for a, b in spans:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if b > a:
-            out.append((a, b))
-    return out
-
-
-def sentences(text: str) -> list[str]:
-    return [text[a:b] for a, b in sentence_spans(text)]
 
 
 def numbers(text: str) -> set[str]:

@@ -58,9 +58,10 @@ from assistant.errors import ConfigError, GeneratorError, QuestionError
 from assistant.generation import ChatModel, build_chat_model
 from assistant.markers import MARKER, marker_numbers, strip_markers
 from assistant.settings import MODEL_BACKENDS, Settings
-from assistant.text import clean_question, content_words, sentence_spans
+from assistant.text import clean_question, content_words
 from assistant.types import Answer, Citation, Timings
 from ingest.embedding import Embedder, build_embedder
+from ingest.sentences import sentence_spans
 from ingest.store import PassageStore
 
 BACKEND = "llama-index baseline"

@@ -26,8 +26,8 @@ import numpy as np
 from text_to_num import alpha2digit
 
 from assistant.languages import detect
-from assistant.markers import MARKER
 from assistant.markers import cited as markers
+from assistant.markers import cited_sentences
 from assistant.markers import strip_markers as _strip_markers
 
 if TYPE_CHECKING:
@@ -200,75 +200,17 @@ def token_f1(prediction: str, reference: str) -> float:
 # ---------------------------------------------------------------------------------------------------------
 # Sentences and markers
 
-_BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
-# a sentence end: terminal punctuation, closing quotes, then any markers (which belong to that sentence)
-_END = re.compile(r"[.!?]+[\"'”’)]*(?:\s*" + MARKER.pattern + r")*(?=\s+|$)")
-_ABBREVIATION_TEXT = """
-    mr mrs ms dr prof st jr sr gen col lt sen rep gov inc ltd co corp no nos vs etc eg ie approx dept est
-    fig jan feb mar apr jun jul aug sep sept oct nov dec mt ft
-"""
-_ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
-_HAS_WORD = re.compile(r"[^\W_]")
-
 
 def strip_markers(text: str) -> str:
     """Remove [n] (and [n, m]) markers and the space before them: "X is 5 [1]." -> "X is 5."."""
     return _strip_markers(text).strip()
 
 
-def _is_abbreviation(chunk: str) -> bool:
-    """Does `chunk` (text up to and including a period) end in an abbreviation or an initial?"""
-    words = chunk.rstrip(".").split()
-    if not words:
-        return False
-    last = words[-1].lstrip("\"'“‘(")
-    if len(last) == 1 and last.isalpha():
-        return True  # "J. Smith", "U.S." pieces
-    if re.fullmatch(r"(?:[^\W\d_]\.)+[^\W\d_]", last):
-        return True  # "U.S", "e.g"
-    return last.lower() in _ABBREVIATIONS
-
-
-def _split_line(line: str) -> list[str]:
-    sentences: list[str] = []
-    start = 0
-    for match in _END.finditer(line):
-        end = match.end()
-        rest = line[end:].lstrip()
-        if not rest:
-            break
-        if match.group(0).startswith(".") and "[" not in match.group(0) and _is_abbreviation(line[start:end]):
-            continue
-        nxt = rest[0]
-        if not (nxt.isupper() or nxt.isdigit() or nxt in "\"'“‘(["):
-            continue
-        sentences.append(line[start:end].strip())
-        start = end
-    sentences.append(line[start:].strip())
-    return sentences
-
-
 def split_sentences(text: str) -> list[str]:
-    """Split an answer into sentences, each keeping its [n] markers.
-
-    Lines are split first (list answers), bullets and list numbers dropped. A marker after the final
-    period belongs to the sentence before it: "X is 5. [1]" and "X is 5 [1]." are one sentence each. A
-    piece with no words (only markers) is merged into the sentence before it.
-    """
-    out: list[str] = []
-    for raw_line in text.splitlines():
-        line = _BULLET.sub("", raw_line).strip()
-        if not line:
-            continue
-        for sentence in _split_line(line):
-            if not sentence:
-                continue
-            if not _HAS_WORD.search(MARKER.sub("", sentence)):
-                if out and markers(sentence):
-                    out[-1] = f"{out[-1]} {sentence}"
-                continue
-            out.append(sentence)
-    return out
+    """An answer's sentences, each keeping its [n] markers: the sentences the guards checked
+    (`assistant.markers.cited_sentences`; lines and bullets, a marker after the full stop belongs to the
+    sentence before it)."""
+    return cited_sentences(text)
 
 
 def is_refusal_sentence(sentence: str, refusal: str = REFUSAL) -> bool:

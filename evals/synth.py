@@ -89,8 +89,8 @@ def sentence_pool(roots: Sequence[Path] = SENTENCE_SOURCES) -> tuple[str, ...]:
 
 @cache
 def _pool(roots: tuple[Path, ...]) -> tuple[str, ...]:
-    from assistant.text import sentences
     from ingest.readers import find_files, read_file
+    from ingest.sentences import sentences
 
     seen: dict[str, None] = {}
     for path, origin in find_files(roots):

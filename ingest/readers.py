@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .articles import Article
+from .sentences import first_sentence
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,6 @@ _FEED_HEADER = re.compile(
 _META_LINE = re.compile(r"^\s*(?P<key>source|url|published)\s*:\s*(?P<value>\S.*?)\s*$", re.IGNORECASE)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _IMAGES_LINE = re.compile(r"^Images \| (?P<credit>\S.*?)\s*$")
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)")
-_ABBREVIATIONS = frozenset(
-    {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "no", "inc", "ltd", "co", "gen", "sen", "rep"}
-)
 
 
 class ReadError(Exception):
@@ -296,7 +293,7 @@ def _strip_blank_edges(lines: list[str]) -> list[str]:
 def first_sentence_title(text: str) -> str:
     """The first sentence of `text`, shortened to about 12 words / 90 characters with "…" if cut."""
     first_paragraph = text.strip().split("\n\n", 1)[0]
-    sentence = _first_sentence(" ".join(first_paragraph.split()))
+    sentence = first_sentence(" ".join(first_paragraph.split()))
     words = sentence.split()
     if len(words) <= _TITLE_MAX_WORDS and len(sentence) <= _TITLE_MAX_CHARS:
         return sentence
@@ -308,15 +305,6 @@ def first_sentence_title(text: str) -> str:
     if not kept:  # one enormous word
         return words[0][: _TITLE_MAX_CHARS - 1] + "…"
     return " ".join(kept).rstrip(",;:—–-") + "…"
-
-
-def _first_sentence(flat: str) -> str:
-    for match in _SENTENCE_END.finditer(flat):
-        before = flat[: match.start()].rsplit(" ", 1)[-1]
-        if match.group().startswith(".") and (len(before) == 1 or before.lower() in _ABBREVIATIONS):
-            continue  # "U.S." or "Dr." is not the end of a sentence
-        return flat[: match.end()]
-    return flat
 
 
 def normalise_published(raw: str) -> str | None:

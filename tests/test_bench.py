@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.text import sentences
 from evals.bench.cli import build_parser, forwarded, save
 from evals.bench.measure import busy, merge_busy, run_child, spread
 from evals.bench.retrieval import _pack, interleave, render_retrieval, retrieval_section
 from evals.synth import SOURCES, generate_archive, sentence_pool, synthetic_articles
 from evals.tables import table
 from ingest.readers import read_file
+from ingest.sentences import sentences
 
 
 # --- the synthetic archive --------------------------------------------------------------------------------

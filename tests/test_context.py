@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.context import ContextPassage, RankedSentence, numbered, rank_sentences, with_excerpts
-from assistant.text import sentence_spans, sentences
+from ingest.sentences import sentence_spans, sentences
 
 HEADER = 16  # what with_excerpts charges for a passage's number, title and date
 

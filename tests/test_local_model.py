@@ -19,8 +19,9 @@ from assistant.generation import LocalChatModel
 from assistant.languages import KAZAKH, RUSSIAN
 from assistant.markers import marker_numbers, strip_markers
 from assistant.model_files import ensure_gguf
-from assistant.text import numbers, sentences
+from assistant.text import numbers
 from ingest import ingest_paths
+from ingest.sentences import sentences
 
 from .conftest import SEEDS, free_port, wait_for_port
 

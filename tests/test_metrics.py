@@ -141,10 +141,12 @@ def test_token_f1_is_bounded_and_symmetric(a: str, b: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("X is 5. [1]", ["X is 5. [1]"]),
+        ("X is 5. [1]", ["X is 5 [1]."]),  # a marker after the full stop belongs to the sentence before it
         ("X is 5 [1].", ["X is 5 [1]."]),
-        ("X is 5.[1] Y is 6 [2].", ["X is 5.[1]", "Y is 6 [2]."]),
-        ("X is 5 [1]. Y is 6. [2][3]", ["X is 5 [1].", "Y is 6. [2][3]"]),
+        ("X is 5.[1] Y is 6 [2].", ["X is 5 [1].", "Y is 6 [2]."]),
+        ("X is 5 [1]. Y is 6. [2][3]", ["X is 5 [1].", "Y is 6 [2][3]."]),
+        ("X is 5 [1, 3].", ["X is 5 [1][3]."]),
+        ("Opened on Jan. 5 [1].", ["Opened on Jan. 5 [1]."]),
         ("Dr. Yuri Pya said 3.5 million [1]. The U.S. agreed [2].",
          ["Dr. Yuri Pya said 3.5 million [1].", "The U.S. agreed [2]."]),
         ("It grew (see e.g. the report) [1].", ["It grew (see e.g. the report) [1]."]),
