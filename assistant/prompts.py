@@ -47,7 +47,12 @@ def _fields(template: str) -> set[str]:
 
 
 def _read(directory: Traversable, name: str) -> str:
-    path = directory / name
+    return read_template(directory / name, _TEMPLATES[name], _OPTIONAL.get(name, frozenset()))
+
+
+def read_template(path: Traversable, need: frozenset[str], optional: frozenset[str] = frozenset()) -> str:
+    """The str.format template in `path`, which must use every variable of `need` and none beyond `need`
+    and `optional`; `PromptError` names the file and the variable otherwise."""
     try:
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -58,8 +63,7 @@ def _read(directory: Traversable, name: str) -> str:
         used = _fields(text)
     except ValueError as exc:
         raise PromptError(f"prompt file {path} is not a valid template: {exc}") from exc
-    need = _TEMPLATES[name]
-    allowed = need | _OPTIONAL.get(name, frozenset())
+    allowed = need | optional
     for missing in sorted(need - used):
         raise PromptError(f"prompt file {path} does not use the variable {{{missing}}}")
     for unknown in sorted(used - allowed):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from collections.abc import Callable
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from assistant.prompts import default_dir
+from assistant.errors import PromptError
+from assistant.prompts import default_dir, read_template
 from assistant.settings import MODEL_BACKENDS
 
 from .metrics import STOPWORDS, normalise_answer, split_sentences, strip_markers
@@ -237,10 +237,6 @@ class HeuristicJudge:
 # LLM judge
 
 
-class PromptError(ValueError):
-    """The judge prompt file is missing, unreadable, or does not use exactly {passage} and {claim}."""
-
-
 _PROMPT_VARIABLES = frozenset({"passage", "claim"})
 _YES = re.compile(r"^\W*(yes|supported|true)\b", re.IGNORECASE)
 _NO = re.compile(r"^\W*(no|not supported|unsupported|false)\b", re.IGNORECASE)
@@ -248,19 +244,7 @@ _NO = re.compile(r"^\W*(no|not supported|unsupported|false)\b", re.IGNORECASE)
 
 def load_prompt(path: Traversable = PROMPT_PATH) -> str:
     """The judge prompt template: a str.format template using exactly {passage} and {claim}."""
-    try:
-        template = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise PromptError(f"prompt file {path} cannot be read: {exc.strerror or exc}") from exc
-    try:
-        used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise PromptError(f"prompt file {path} is not a valid template: {exc}") from exc
-    for missing in sorted(_PROMPT_VARIABLES - used):
-        raise PromptError(f"prompt file {path} does not use the variable {{{missing}}}")
-    for unknown in sorted(used - _PROMPT_VARIABLES):
-        raise PromptError(f"prompt file {path} uses {{{unknown}}}, which is not provided")
-    return template
+    return read_template(path, _PROMPT_VARIABLES)
 
 
 def parse_verdict(reply: str) -> bool | None:

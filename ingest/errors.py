@@ -38,6 +38,11 @@ class ModelUnavailableError(AssistantError):
     """A model (embedder or LLM) cannot be found, verified or loaded."""
 
 
+class ReadError(AssistantError):
+    """A file cannot be read as articles (reported and skipped); the message says why, in words a user can
+    act on."""
+
+
 class IngestError(AssistantError):
     """Ingest cannot run at all (as opposed to one bad file, which is reported and skipped)."""
 

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .articles import Article
-from .errors import IngestError, IngestLockedError
+from .errors import IngestError, IngestLockedError, ReadError
 from .lexical import (
     ArticlePassages,
     index_dir,
@@ -37,7 +37,7 @@ from .lexical import (
 )
 from .passages import Passage, PassageSplitter, Split, published_ts
 from .plan import Plan, ReadArticle, make_plan, pruned
-from .readers import FoundFile, ReadError, printable, read_file, scan_paths
+from .readers import FoundFile, printable, read_file, scan_paths
 from .settings import ArchiveSettings
 from .store import ArticleRecord, PassageStore
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .articles import Article
+from .errors import ReadError
 from .sentences import first_sentence
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,6 @@ _FEED_HEADER = re.compile(
 _META_LINE = re.compile(r"^\s*(?P<key>source|url|published)\s*:\s*(?P<value>\S.*?)\s*$", re.IGNORECASE)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _IMAGES_LINE = re.compile(r"^Images \| (?P<credit>\S.*?)\s*$")
-
-
-class ReadError(Exception):
-    """A file cannot be read as articles; the message says why, in words a user can act on."""
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,8 @@ def test_warm_up_loads_the_vector_index_too(seeded_dir: Path, embedder, tmp_path
     HybridRetriever(settings, store, embedder).warm_up()
     assert searches == [1]
     empty = Settings(data_dir=tmp_path / "empty")
-    HybridRetriever(empty, PassageStore(empty), embedder).warm_up()  # an empty archive warms up too
+    HybridRetriever(empty, Counting(empty), embedder).warm_up()  # an empty archive warms up too
+    assert searches == [1, 1]
 
 
 def test_markers_to_missing_passages_are_dropped_and_renumbered(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -56,7 +56,9 @@ def test_history_with_lone_surrogates_does_not_crash(seeded_dir: Path, embedder)
         {"role": "assistant", "content": "It is in Kazakhstan \ud800."},
     ]
     answer = _bot(seeded_dir, embedder).ask("How many jobs will it create?", history)
-    assert answer.refused or answer.citations
+    # the follow-up stands alone with the history's words, cleaned, and is answered from the plant's article
+    assert answer.standalone_question == "Tell me about the biopharma plant How many jobs will it create?"
+    assert not answer.refused and "180" in answer.text
 
 
 def _assistant_cli(
