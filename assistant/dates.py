@@ -94,7 +94,7 @@ def find_date_range(question: str, now: datetime | None = None) -> DateRange | N
             if which == "past":
                 start, end = today - timedelta(days=365), today + timedelta(days=1)
         return DateRange(_ts(start), _ts(end), True, m.group(0))
-    if m := _RECENT.search(q):
+    if (m := _RECENT.search(q)) and not _describes(q, m):
         start, end = today - timedelta(days=_DAYS_RECENT), today + timedelta(days=1)
         return DateRange(_ts(start), _ts(end), True, "recently")
     if named := _named_day(q):
@@ -116,6 +116,22 @@ def find_date_range(question: str, now: datetime | None = None) -> DateRange | N
         if 1900 <= year <= 2100:
             return DateRange(_ts(datetime(year, 1, 1)), _ts(datetime(year + 1, 1, 1)), False, m.group(0))
     return None
+
+
+# "recently" that describes a report or a thing rather than asking about a period: after a comma or a
+# relative pronoun ("Which company, recently noted by TechCrunch, ...", "the team that also recently faced
+# ...", "a club, featured in ..., has recently adjusted ..."), or before a participle naming who reported
+# ("recently removed from", "recently reviewed by")
+_DESCRIPTIVE_BEFORE = re.compile(r"(?:,|\w\s+(?:that|which|who|whose)\b)\s*(?:[\w'’-]+\s+){0,2}$")
+_DESCRIPTIVE_AFTER = re.compile(r"^\s*[a-z]+(?:ed|en|wn)\s+(?:by|in|from|for|on|at|as)\b")
+
+
+def _describes(question: str, match: re.Match[str]) -> bool:
+    """Whether the time word of `match` describes something in the question rather than asking about a
+    period: a question about the news of the past weeks says so in its main clause ("What happened
+    recently?", "What did the ministry announce lately?")."""
+    before, after = question[: match.start()], question[match.end() :]
+    return bool(_DESCRIPTIVE_BEFORE.search(before) or _DESCRIPTIVE_AFTER.match(after))
 
 
 def _named_day(q: str) -> DateRange | None:
