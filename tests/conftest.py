@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant import Assistant, Settings
 from assistant.generation import ChatModel, Messages, Usage
+from ingest.embedding import ArchiveEmbedding
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -33,7 +35,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder():  # type: ignore[no-untyped-def]
+def embedder() -> ArchiveEmbedding:
     """The real default embedder (multilingual e5), loaded once."""
     from ingest.embedding import E5Embedding
 
@@ -83,6 +85,29 @@ class ScriptedChat(ChatModel):
         for i in range(0, len(text), 7):
             self.last_usage.completion_tokens += 1
             yield text[i : i + 7]
+
+
+def make_bot(
+    seeded_dir: Path, embedder: ArchiveEmbedding, chat: ChatModel | None, **overrides: object
+) -> Assistant:
+    """The assistant over the seeds drafting with `chat`; None: the extractive backend."""
+    if chat is None:
+        overrides.setdefault("llm_backend", "extractive")
+    settings = Settings(data_dir=seeded_dir, **overrides)  # type: ignore[arg-type]
+    return Assistant.from_settings(settings, embedder=embedder, chat_model=chat)
+
+
+def passage_numbers(chat: ScriptedChat) -> dict[int, str]:
+    """The passages the last answer prompt showed, by number."""
+    user = chat.prompts[-1][-1]["content"]
+    out, current = {}, None
+    for line in user.splitlines():
+        if line.startswith("[") and "]" in line[:5]:
+            current = int(line[1 : line.index("]")])
+            out[current] = line
+        elif current is not None and line and not line.startswith("Question:"):
+            out[current] += "\n" + line
+    return out
 
 
 def can_mount_read_only() -> bool:

@@ -14,8 +14,7 @@ from assistant.retrieval import HybridRetriever
 from assistant.types import NoteKind
 from ingest.store import PassageStore
 
-from .conftest import ScriptedChat
-from .test_engine import make_bot, passage_numbers
+from .conftest import ScriptedChat, make_bot, passage_numbers
 
 # --- rules of questions -----------------------------------------------------------------------------------
 

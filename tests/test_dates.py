@@ -200,7 +200,7 @@ def test_days_in_words() -> None:
     ],
 )
 def test_a_time_word_that_describes_a_report_filters_nothing(question: str) -> None:
-    """"Recently" in a clause describing a report says when it noted something, not which period the
+    """ "Recently" in a clause describing a report says when it noted something, not which period the
     reader asks about: 6 of 80 unseen MultiHop-RAG questions were refused as "nothing in the past 30 days"."""
     assert find_date_range(question, NOW) is None
 

@@ -9,36 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from assistant import Answer, Assistant, Citation, Settings, TextDelta
+from assistant import Answer, Citation, Settings, TextDelta
 from assistant.errors import EmptyArchiveError, PromptError, QuestionError
-from assistant.generation import ChatModel, Messages
+from assistant.generation import Messages
 from assistant.prompts import Prompts
 from assistant.types import NoteKind
 
-from .conftest import ScriptedChat
+from .conftest import ScriptedChat, make_bot, passage_numbers
 
 REFUSAL = "The articles do not say."
-
-
-def make_bot(seeded_dir: Path, embedder, chat: ChatModel | None, **overrides) -> Assistant:  # type: ignore[no-untyped-def]
-    """The assistant over the seeds drafting with `chat`; None: the extractive backend."""
-    if chat is None:
-        overrides.setdefault("llm_backend", "extractive")
-    settings = Settings(data_dir=seeded_dir, **overrides)
-    return Assistant.from_settings(settings, embedder=embedder, chat_model=chat)
-
-
-def passage_numbers(chat: ScriptedChat) -> dict[int, str]:
-    """The passages the last answer prompt showed, by number."""
-    user = chat.prompts[-1][-1]["content"]
-    out, current = {}, None
-    for line in user.splitlines():
-        if line.startswith("[") and "]" in line[:5]:
-            current = int(line[1 : line.index("]")])
-            out[current] = line
-        elif current is not None and line and not line.startswith("Question:"):
-            out[current] += "\n" + line
-    return out
 
 
 def test_a_grounded_answer_keeps_its_valid_citation(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -276,8 +276,7 @@ def test_bounded_load_serves_every_user_their_own_answers(extractive_app: str) -
 
 
 def test_the_model_sees_only_the_conversation_on_the_page(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    from .conftest import ScriptedChat
-    from .test_engine import make_bot
+    from .conftest import ScriptedChat, make_bot
 
     chat = ScriptedChat("Hybrid operating rooms enable more than 350 high-tech surgeries a year [1].")
     bot = make_bot(seeded_dir, embedder, chat)
