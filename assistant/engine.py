@@ -31,13 +31,14 @@ from .dates import DateRange, asks_for_latest, day
 from .digest import DigestRequest, build_digest, digest_request
 from .errors import AssistantError, ConfigError, GeneratorError, QuestionError
 from .generation import ChatModel
-from .generators import DigestGenerator, Evidence, Generator, build_generators
-from .grounding import Grounded, answers_the_question, is_refusal, split_verdict
+from .generators import EXTRACTIVE_MIN_SCORE, DigestGenerator, Evidence, Generator, build_generators
+from .grounding import Grounded, answers_the_question, ground, is_refusal, split_verdict
 from .languages import ENGLISH, Language, detect, faithful
 from .prompts import Prompts
 from .questions import is_yes_no
 from .retrieval import PER_SOURCE_FIRST, HybridRetriever, Retrieval, Retriever
 from .settings import Settings
+from .slots import Slot, filled_by, fillers, slot_of
 from .text import clean_question
 from .turn import History, Turn
 from .types import Answer, Note, NoteKind, StreamEvent, TextDelta
@@ -53,6 +54,9 @@ _FOLLOWUP = re.compile(
 )
 MAX_PARTS = 3  # a question naming more sources gets the context of three
 MAX_SOURCES_LIMIT = 20
+SLOT_SENTENCES = 12  # a missed slot is looked for among this many of the best-ranked sentences
+OVERRIDE_SENTENCES = 3  # a refusal is overridden only by one of the very best sentences ...
+OVERRIDE_MIN_SCORE = 0.5  # ... that is also close to the question
 
 Check = Callable[[Turn], None]
 _NO_ARTICLES_NOTE = Note(
@@ -81,7 +85,13 @@ class Assistant:
         self.count_tokens = count_tokens
         self.clock = clock or (lambda: datetime.now(UTC))
         # what a grounded draft must pass, in order; each may reject it (see `Turn.reject_draft`)
-        self.checks: tuple[Check, ...] = (self._gives_what_is_asked, self._with_verdict, self._model_check)
+        self.checks: tuple[Check, ...] = (
+            self._evidence_first,
+            self._gives_what_is_asked,
+            self._fills_the_slot,
+            self._with_verdict,
+            self._model_check,
+        )
 
     @classmethod
     def from_settings(
@@ -338,6 +348,58 @@ class Assistant:
                     "the answer does not give what the question asks for (a number or a date)",
                 )
             )
+
+    def _fills_the_slot(self, turn: Turn) -> None:
+        """The figure or the person the question asks for, as the cited sentences state it ("361 facilities in
+        2024", not any number; the name in one clause with "signed", not any name): else a sentence of the
+        evidence that gives it is quoted instead, or the answer is refused."""
+        assert turn.grounded is not None
+        slot = slot_of(turn.standalone)
+        if slot is None or turn.grounded.refused:
+            return
+        cited = [c.passage.text for c in turn.grounded.citations]
+        if filled_by(slot, turn.grounded.text, cited):
+            return
+        unfilled = f"the cited sentences do not give the {slot.kind} the question asks for"
+        if quoted := self._quote_filling(turn, slot, SLOT_SENTENCES):
+            turn.notes.append(
+                Note(NoteKind.SLOT_FROM_EVIDENCE, f"{unfilled}: the evidence's sentence instead")
+            )
+            turn.grounded = quoted
+            turn.backend = f"{turn.backend} (the evidence's sentence quoted)"
+            return
+        turn.reject_draft(Note(NoteKind.SLOT_UNFILLED, unfilled))
+
+    def _evidence_first(self, turn: Turn) -> None:
+        """The model said the articles do not say, but one of the best sentences of the evidence gives the
+        figure or the person asked for: it answers, quoted (a refusal of what the archive says is as wrong as
+        an answer it does not)."""
+        assert turn.grounded is not None
+        slot = slot_of(turn.standalone)
+        said_no = any(note.kind == NoteKind.DRAFT_REFUSED for note in turn.grounded.notes)
+        if slot is None or not turn.grounded.refused or not said_no:
+            return
+        if quoted := self._quote_filling(turn, slot, OVERRIDE_SENTENCES, OVERRIDE_MIN_SCORE):
+            turn.notes.append(
+                Note(NoteKind.SLOT_FROM_EVIDENCE, f"the draft refused; the evidence gives the {slot.kind}")
+            )
+            turn.grounded = quoted
+            turn.backend = f"{turn.backend} (the evidence's sentence quoted)"
+
+    def _quote_filling(
+        self, turn: Turn, slot: Slot, limit: int, min_score: float = EXTRACTIVE_MIN_SCORE
+    ) -> Grounded | None:
+        """One of the `limit` best-ranked sentences of the evidence that fills `slot`, quoted and grounded."""
+        assert turn.evidence is not None
+        for ranked in turn.evidence.ranked[:limit]:
+            if ranked.score < min_score:
+                break
+            if fillers(slot, ranked.text):
+                draft = f"{ranked.text.strip().rstrip('.!?')} [{ranked.n}]."
+                quoted = ground(draft, turn.evidence.candidates, self.prompts.refusal)
+                if not quoted.refused:
+                    return quoted
+        return None
 
     def _with_verdict(self, turn: Turn) -> None:
         """The yes/no verdict goes back before the facts that survived the guards."""

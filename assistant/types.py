@@ -37,6 +37,8 @@ class NoteKind(StrEnum):
     DRAFT_REFUSED = "draft_refused"  # the generator said the articles do not answer
     FALLBACK = "fallback"  # the next generator answered instead of the one before
     WRONG_ANSWER_TYPE = "wrong_answer_type"  # the answer lacks what the question asks for (a number, a date)
+    SLOT_UNFILLED = "slot_unfilled"  # the cited sentences do not give the figure or person the question asks
+    SLOT_FROM_EVIDENCE = "slot_from_evidence"  # the sentence of the evidence that gives it is quoted instead
     ANSWER_CHECK = "answer_check"  # the model judged that its answer does not answer the question
     NOT_RELEVANT = "not_relevant"  # no passage is relevant enough to answer from
     NO_ARTICLES_IN_PERIOD = "no_articles_in_period"  # the archive holds nothing from the period asked about
