@@ -26,7 +26,7 @@ from ingest.embedding import Embedder, build_embedder
 from ingest.passages import count_tokens
 from ingest.store import PassageStore
 
-from .context import numbered, rank_sentences, with_excerpts
+from .context import RankedSentence, numbered, rank_sentences, with_excerpts
 from .dates import DateRange, asks_for_latest, day
 from .digest import DigestRequest, build_digest, digest_request
 from .errors import AssistantError, ConfigError, GeneratorError, QuestionError
@@ -38,8 +38,8 @@ from .prompts import Prompts
 from .questions import is_yes_no
 from .retrieval import PER_SOURCE_FIRST, HybridRetriever, Retrieval, Retriever
 from .settings import Settings
-from .slots import Slot, filled_by, fillers, slot_of
-from .text import clean_question
+from .slots import Slot, SlotKind, filled_by, fillers, slot_of
+from .text import clean_question, names
 from .turn import History, Turn
 from .types import Answer, Note, NoteKind, StreamEvent, TextDelta
 
@@ -361,7 +361,8 @@ class Assistant:
         if filled_by(slot, turn.grounded.text, cited):
             return
         unfilled = f"the cited sentences do not give the {slot.kind} the question asks for"
-        if quoted := self._quote_filling(turn, slot, SLOT_SENTENCES):
+        quoted = self._quote_filling(turn, slot, SLOT_SENTENCES) or self._quote_naming(turn, slot)
+        if quoted:
             turn.notes.append(
                 Note(NoteKind.SLOT_FROM_EVIDENCE, f"{unfilled}: the evidence's sentence instead")
             )
@@ -394,12 +395,28 @@ class Assistant:
         for ranked in turn.evidence.ranked[:limit]:
             if ranked.score < min_score:
                 break
-            if fillers(slot, ranked.text):
-                draft = f"{ranked.text.strip().rstrip('.!?')} [{ranked.n}]."
-                quoted = ground(draft, turn.evidence.candidates, self.prompts.refusal)
-                if not quoted.refused:
-                    return quoted
+            if fillers(slot, ranked.text) and (quoted := self._quote(turn.evidence, ranked)):
+                return quoted
         return None
+
+    def _quote_naming(self, turn: Turn, slot: Slot) -> Grounded | None:
+        """For a person the evidence names in other words than the question's verb: the best sentence that
+        names the person the answer gave, quoted, so the reader gets the relation the article states."""
+        assert turn.grounded is not None and turn.evidence is not None
+        given = names("X " + turn.grounded.text) - slot.asked
+        if slot.kind is not SlotKind.ROLE or not given:
+            return None
+        for ranked in turn.evidence.ranked[:OVERRIDE_SENTENCES]:
+            named = ranked.score >= OVERRIDE_MIN_SCORE and given & names("X " + ranked.text)
+            if named and (quoted := self._quote(turn.evidence, ranked)):
+                return quoted
+        return None
+
+    def _quote(self, evidence: Evidence, ranked: RankedSentence) -> Grounded | None:
+        """A sentence of the evidence as the answer, quoted with its passage's marker and grounded."""
+        draft = f"{ranked.text.strip().rstrip('.!?')} [{ranked.n}]."
+        quoted = ground(draft, evidence.candidates, self.prompts.refusal)
+        return None if quoted.refused else quoted
 
     def _with_verdict(self, turn: Turn) -> None:
         """The yes/no verdict goes back before the facts that survived the guards."""

@@ -135,6 +135,11 @@ def _numbers_before(slot: Slot, words: list[str], years: set[str]) -> set[str]:
     return found
 
 
+def says(lemma: str, text: str) -> bool:
+    """Whether `text` uses the word `lemma` (or one made from it)."""
+    return any(_same_word(lemma, word) for word in _WORD.findall(strip_markers(text)))
+
+
 def evidence_fillers(slot: Slot, evidence: list[str]) -> set[str]:
     """Everything the sentences of `evidence` (passage texts) fill the slot with."""
     return {value for text in evidence for sentence in sentences(text) for value in fillers(slot, sentence)}
@@ -144,9 +149,10 @@ def filled_by(slot: Slot, answer: str, evidence: list[str]) -> bool:
     """Whether the answer gives what the slot asks for, as the cited passages (`evidence`) state it.
 
     A quantity: one of the numbers the evidence attaches to the counted thing (where it attaches none, the
-    rules cannot see the relation and leave the answer to the other guards). A person: a name the evidence
-    puts in one clause with the role verb; an answer that names someone the evidence never puts with that
-    verb does not fill it, and one that names nobody fills it only when the evidence names nobody either."""
+    rules cannot see the relation and leave the answer to the other guards, unless the evidence gives the
+    thing's figures for other years than the one asked). A person: a name the evidence puts in one clause
+    with the role verb; where the evidence puts nobody with it, an answer that says someone did it (the
+    verb and a name) does not fill it, while one in other words ("assigned to", for "given") may."""
     found = evidence_fillers(slot, evidence)
     if slot.kind is SlotKind.QUANTITY:
         if found:
@@ -154,9 +160,11 @@ def filled_by(slot: Slot, answer: str, evidence: list[str]) -> bool:
         # nothing for the year asked: unfilled when the evidence gives the thing year by year (other years)
         return not (slot.years and evidence_fillers(Slot(slot.kind, slot.thing, asked=slot.asked), evidence))
     given = names("X " + strip_markers(answer)) - slot.asked
-    if not given:
-        return not found
-    return bool(given & found)
+    if found:  # the evidence says who did it: the answer must name that person
+        return bool(given & found)
+    # the evidence puts nobody with that verb: an answer that says someone did it asserts a relation the
+    # evidence does not state ("the Ministry ordered the project"); one in the evidence's own words may stand
+    return not (given and says(slot.verb, answer))
 
 
 _SMALL_NUMBERS = {

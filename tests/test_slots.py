@@ -73,6 +73,16 @@ def test_a_person_fills_a_role_only_in_one_clause_with_its_verb() -> None:
     assert filled_by(chaired, "Gizzat Baiturssynov chairs it [1].", [chairman])
 
 
+def test_a_person_named_in_other_words_than_the_question_s_verb() -> None:
+    """ "Who was given overall control?" over "... were assigned to Aida Balayeva": the answer in the
+    article's words stands; one that says "was given" states a relation in words the article does not use."""
+    given = slot_of("Who was given overall control of the Olympic preparations?")
+    assigned = "Overall control and coordination were assigned to Deputy Prime Minister Aida Balayeva."
+    assert given is not None
+    assert filled_by(given, "Control was assigned to Deputy Prime Minister Aida Balayeva [1].", [assigned])
+    assert not filled_by(given, "Aida Balayeva was given overall control [1].", [assigned])
+
+
 def _citing(chat: ScriptedChat, marker_text: str, reply: str) -> str:
     n = next(n for n, text in passage_numbers(chat).items() if marker_text in text)
     return reply.format(n=n)
@@ -94,7 +104,7 @@ def test_a_figure_of_the_wrong_thing_is_replaced_by_the_sentence_that_gives_it(
     assert "361 facilities in 2024" in answer.citations[0].supporting_text
 
 
-def test_a_person_the_articles_do_not_name_in_the_role_is_refused(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_person_the_articles_do_not_name_in_the_role_is_not_asserted(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     def the_ministry(messages: Messages) -> str:
         return _citing(
             chat,
@@ -106,7 +116,9 @@ def test_a_person_the_articles_do_not_name_in_the_role_is_refused(seeded_dir: Pa
     answer = make_bot(seeded_dir, embedder, chat).ask(
         "Who ordered the Rural Healthcare Modernization national project?"
     )
-    assert answer.refused and answer.noted(NoteKind.SLOT_UNFILLED), answer.text
+    # the relation the passage does not state is not said: refused, or what the passage does say, quoted
+    assert "ordered" not in answer.text, answer.text
+    assert answer.noted(NoteKind.SLOT_UNFILLED) or answer.noted(NoteKind.SLOT_FROM_EVIDENCE)
 
 
 @pytest.mark.parametrize(
