@@ -149,6 +149,8 @@ _TITLES = frozenset(
     "president prime minister ministry deputy head state government governor mayor akim chairman chair "
     "committee council agency center centre department office national republic region city district "
     "parliament senate mazhilis university hospital company bank fund zone special economic international "
+    "health healthcare education science culture information sports tourism justice finance energy "
+    "agriculture ecology defense defence foreign affairs internal industry trade labor labour digital "
     "january february march april may june july august september october november december "
     "monday tuesday wednesday thursday friday saturday sunday".split()
 )
@@ -172,11 +174,15 @@ def _keeps_name(name: str, words: set[str]) -> bool:
     """The name is in the translation as written, or transliterated (Bektenov: Бектенов)."""
     if name in words:
         return True
-    return any(
-        SequenceMatcher(None, name, _latin(w)).ratio() >= 0.75
-        for w in words
-        if w[:1] == name[:1] or _latin(w)[:1] == name[:1]
-    )
+    folded = _fold(name)
+    return any(SequenceMatcher(None, folded, _fold(_latin(word))).ratio() >= 0.75 for word in words)
+
+
+def _fold(latin: str) -> str:
+    """A romanised name with the spellings that vary between conventions made one (Jomart / Zhomart)."""
+    for many, one in (("shch", "s"), ("zh", "j"), ("kh", "h"), ("ts", "c"), ("ch", "c"), ("sh", "s")):
+        latin = latin.replace(many, one)
+    return latin.replace("y", "i")
 
 
 def faithful(source: str, translation: str) -> bool:
@@ -189,5 +195,33 @@ def faithful(source: str, translation: str) -> bool:
         return False
     if set(_values(source)) != set(_values(translation)):
         return False
+    if any(_LATIN.search(w) and _CYRILLIC.search(w) for w in _WORDS.findall(translation)):
+        return False  # a word half transliterated ("Bektenов"): neither the name as written nor in Cyrillic
+    if _roles(source, _ENGLISH_ROLES) != _roles(translation, _TRANSLATED_ROLES):
+        return False  # "Prime Minister Olzhas Bektenov" must not become "Президент ..."
     words = {w.lower() for w in _WORDS.findall(translation)}
     return all(_keeps_name(name, words) for name in names(source) - _TITLES)
+
+
+# The roles a translation must keep: what the English answer calls someone, and the same role in Russian or
+# Kazakh (stems; a Kazakh translation may use the Russian loanword). "Minister" alone is not "Prime Minister".
+_ENGLISH_ROLES = {
+    "prime minister": re.compile(r"\bprime minister", re.I),
+    "deputy": re.compile(r"\bdeputy\b|\bvice\b", re.I),
+    "minister": re.compile(r"(?<!prime )\bminister\b", re.I),
+    "president": re.compile(r"(?<!vice )(?<!vice-)\bpresident", re.I),
+    "chairman": re.compile(r"\bchair(?:man|woman|person)?\b", re.I),
+    "governor": re.compile(r"\b(?:governor|akim|mayor)\b", re.I),
+}
+_TRANSLATED_ROLES = {
+    "prime minister": re.compile(r"премьер", re.I),
+    "deputy": re.compile(r"заместител|вице|орынбасар", re.I),
+    "minister": re.compile(r"(?<!премьер-)(?<!премьер )министр(?!лі)", re.I),
+    "president": re.compile(r"(?<!вице-)президент", re.I),
+    "chairman": re.compile(r"председател|төраға", re.I),
+    "governor": re.compile(r"аким|әкім|губернатор|мэр", re.I),
+}
+
+
+def _roles(text: str, table: dict[str, re.Pattern[str]]) -> set[str]:
+    return {role for role, pattern in table.items() if pattern.search(text)}

@@ -145,5 +145,6 @@ class Turn:
             retrieved=self.retrieved or tuple(c.passage_id for c in citations),
             timings=self.timings(),
             answer_check=self.check,
+            english_text="" if text == self.grounded.text else self.grounded.text,
             language=language.code,
         )

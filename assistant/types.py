@@ -86,6 +86,7 @@ class Answer:
     retrieved: tuple[str, ...] = ()  # passage ids the retriever ranked, best first
     timings: Timings = field(default_factory=Timings)
     answer_check: float | None = None  # the model's P(the answer answers the question); None: not checked
+    english_text: str = ""  # the checked English answer `text` translates ('' when `text` is that answer)
     language: str = "en"  # the language the answer is written in (ISO 639-1): the question's, when it could
 
     def noted(self, kind: NoteKind) -> bool:

@@ -275,6 +275,11 @@ class AnswerLike(Protocol):
     @property
     def refused(self) -> bool: ...
 
+    @property
+    def english_text(self) -> str:
+        """The checked English answer a translated `text` translates ('' when `text` is that answer)."""
+        ...
+
 
 @dataclass(frozen=True)
 class QuestionScore:
@@ -413,6 +418,10 @@ def score_question(
     by_n = {c.n: c.text for c in answer.citations}
     citation_recall = citation_precision = faithfulness = None
     evidence_hit: bool | None = None
+    if not refused and answer.english_text:
+        # a translated answer's claims are judged as the guards checked them: in English, against the
+        # English passages (a judge of words cannot compare a Russian sentence with an English passage)
+        sentences = [s for s in split_sentences(answer.english_text) if not is_refusal_sentence(s)]
     if not refused:
         citation_recall, citation_precision = _citation_scores(sentences, by_n, judge, reasons)
         all_cited = _join(by_n[n] for n in sorted(by_n))

@@ -106,6 +106,7 @@ class QuestionResult:
     error: str | None = None
     answer_check: float | None = None  # the model's P(the answer answers the question), when checked
     lang: str = "en"  # the question's language (the set's `lang`)
+    english_text: str = ""  # the checked English answer a translated answer translates (what is judged)
 
 
 def run_set(
@@ -135,6 +136,7 @@ def run_set(
             history=list(row.get("history") or []),
             answerable=bool(row["answerable"]),
             answer=answer.text,
+            english_text=answer.english_text,
             refused=answer.refused,
             standalone_question=answer.standalone_question,
             citations=[

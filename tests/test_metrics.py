@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -516,3 +517,18 @@ def test_scores_are_summarised_by_language_when_a_set_has_more_than_english() ->
     assert summary["by_lang"]["ru"]["accuracy"] == 1.0 and summary["by_lang"]["kk"]["accuracy"] == 0.0
     assert summary["overall"]["answer_in_language"] == pytest.approx(2 / 3)
     assert "by_lang" not in summarise([ru], ["fact"], languages=["en"])
+
+
+def test_a_translated_answer_is_judged_on_the_english_answer_the_guards_checked() -> None:
+    """A Russian sentence shares no words with the English passage it cites: judged as written it would be
+    unsupported; judged as the English answer it translates, it is supported (correctness is read from the
+    translation)."""
+    russian = "Центр выполняет около 12 000 процедур в год [1]."
+    english = "The oncology center performs about 12,000 procedures annually [1]."
+    plain = answer(russian, P_PROCEDURES)
+    translated = dataclasses.replace(plain, english_text=english)
+    item = {**ITEM, "answers": ["12,000"]}
+    assert score_question(item, plain, WordJudge()).citation_precision == 0.0
+    scored = score_question(item, translated, WordJudge())
+    assert scored.correct is True
+    assert scored.citation_precision == 1.0 and scored.faithfulness == 1.0

@@ -53,6 +53,25 @@ def test_a_translation_must_keep_markers_numbers_and_names() -> None:
     assert not faithful(english, "")
 
 
+def test_a_translation_must_keep_roles_and_whole_names() -> None:
+    """The Russian answer that called Prime Minister Bektenov "Президент Olzhas Bektenов" passed the check of
+    numbers, names and markers; a role changed or a name half transliterated now fails it."""
+    english = "Prime Minister Olzhas Bektenov signed the resolution [1]."
+    assert faithful(english, "Премьер-министр Олжас Бектенов подписал постановление [1].")
+    assert not faithful(english, "Президент Олжас Бектенов подписал постановление [1].")  # another role
+    assert not faithful(
+        english, "Премьер-министр Olzhas Bektenов подписал постановление [1]."
+    )  # mixed script
+    assert not faithful(english, "Олжас Бектенов подписал постановление [1].")  # the role lost
+    president = "President Kassym-Jomart Tokayev initiated the project [1]."
+    assert faithful(president, "Президент Касым-Жомарт Токаев инициировал проект [1].")  # Jomart: Жомарт
+    assert faithful(president, "Президент Қасым-Жомарт Тоқаев жобаны бастады [1].")  # Kazakh letters
+    assert faithful(
+        "Minister of Health Akmaral Alnazarova said it [1].",
+        "Министр здравоохранения Акмарал Альназарова сказала это [1].",
+    )
+
+
 def _bot(data_dir: Path, embedder, chat: ScriptedChat | None) -> Assistant:  # type: ignore[no-untyped-def]
     overrides = {"llm_backend": "extractive"} if chat is None else {}
     return Assistant.from_settings(
@@ -73,6 +92,9 @@ def test_a_russian_question_is_answered_in_english_then_translated(seeded_dir: P
     assert not answer.refused and answer.language == "ru"
     assert answer.text == "Премьер-министр Олжас Бектенов подписал постановление [1]."
     assert answer.standalone_question == EN_SIGNED
+    assert (
+        answer.english_text == "Prime Minister Olzhas Bektenov signed the resolution [1]."
+    )  # what was checked
     assert "Prime Minister Olzhas Bektenov has signed" in answer.citations[0].text  # the passage as written
 
 
