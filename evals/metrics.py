@@ -109,20 +109,23 @@ def _format_number(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _words_to_numbers(text: str) -> str:
+def _words_to_numbers(text: str, scales: bool = True) -> str:
     """Numbers written in words as digits ("one hundred and five" -> "105", "a hundred" -> "100", "2.5
-    million" -> "2500000"), by text2num; decimals in their shortest form ("3.50" -> "3.5")."""
+    million" -> "2500000", or "2.5 million" as it is without `scales`), by text2num; decimals in their
+    shortest form ("3.50" -> "3.5")."""
     text = _ARTICLE_BEFORE_SCALE.sub("one ", text)
-    text = _DIGITS_BEFORE_SCALE.sub(lambda m: _format_number(Decimal(m[1]) * _SCALES[m[2]]), text)
+    if scales:
+        text = _DIGITS_BEFORE_SCALE.sub(lambda m: _format_number(Decimal(m[1]) * _SCALES[m[2]]), text)
     text = alpha2digit(text, "en", threshold=0)
     return " ".join(_format_number(Decimal(t)) if _DECIMAL.fullmatch(t) else t for t in text.split())
 
 
-def normalise_answer(text: str) -> str:
+def normalise_answer(text: str, scales: bool = True) -> str:
     """Lowercase; join thousands separators; number words to digits; drop punctuation, articles, extra space.
 
     "About 12,000 procedures." -> "about 12000 procedures"; "a hundred" -> "100"; "twenty-four" -> "24";
     "Nurzhigitov's" -> "nurzhigitov"; "24th" -> "24". Decimal points between digits are kept ("3.5").
+    Without `scales`, "170 billion" stays "170 billion" (not "170000000000").
     """
     if not text:
         return ""
@@ -134,7 +137,8 @@ def normalise_answer(text: str) -> str:
     tokens = [
         _ORDINAL.sub(r"\1", t) if _ORDINAL.fullmatch(t) else t for t in _strip_punctuation(text).split()
     ]
-    return " ".join(t for t in _words_to_numbers(" ".join(tokens)).split() if t not in ("a", "an", "the"))
+    words = _words_to_numbers(" ".join(tokens), scales).split()
+    return " ".join(t for t in words if t not in ("a", "an", "the"))
 
 
 def _tokens(text: str) -> list[str]:
@@ -158,10 +162,13 @@ def matches_any(answer: str, answers: Iterable[str]) -> bool:
 
     The match starts at a word boundary ("rare" is not found in "nightmare") and, for a gold ending in a
     digit, ends at one ("13" is not found in "130"); a word may take a suffix ("cancer" in "cancers").
-    An empty answer or an empty gold list is no match.
+    A figure matches with its scale word or without: gold "170" is in "over 170 billion tenge", as is gold
+    "170 billion" (both readings of the answer are tried). An empty answer or an empty gold list is no
+    match.
     """
-    norm = normalise_answer(answer)
-    return bool(norm) and any(_contains(norm, normalise_answer(g)) for g in answers)
+    readings = {normalise_answer(answer), normalise_answer(answer, scales=False)} - {""}
+    golds = [normalise_answer(g) for g in answers]
+    return any(_contains(norm, gold) for norm in readings for gold in golds)
 
 
 _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)

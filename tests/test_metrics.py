@@ -532,3 +532,19 @@ def test_a_translated_answer_is_judged_on_the_english_answer_the_guards_checked(
     scored = score_question(item, translated, WordJudge())
     assert scored.correct is True
     assert scored.citation_precision == 1.0 and scored.faithfulness == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "gold"),
+    [
+        ("Over 170 billion tenge are allocated each year [1].", "170"),
+        ("Over 170 billion tenge are allocated each year [1].", "170 billion"),
+        ("The reserves surpassed 62 billion US dollars [1].", "62"),
+        ("It costs 2.5 million euros.", "2,500,000"),
+    ],
+)
+def test_a_figure_matches_with_or_without_its_scale_word(text: str, gold: str) -> None:
+    """The gold "170" for "How much money is allocated?" was not found in "170 billion tenge": the answer
+    read as 170000000000 only."""
+    assert matches_any(text, [gold])
+    assert not matches_any("Over 17 billion tenge.", ["170"])
