@@ -38,7 +38,7 @@ from .prompts import Prompts
 from .questions import is_yes_no
 from .retrieval import PER_SOURCE_FIRST, HybridRetriever, Retrieval, Retriever
 from .settings import Settings
-from .slots import Slot, SlotKind, filled_by, fillers, slot_of
+from .slots import Slot, SlotKind, about, filled_by, fillers, slot_of
 from .text import clean_question, names
 from .turn import History, Turn
 from .types import Answer, Note, NoteKind, StreamEvent, TextDelta
@@ -395,7 +395,9 @@ class Assistant:
         for ranked in turn.evidence.ranked[:limit]:
             if ranked.score < min_score:
                 break
-            if fillers(slot, ranked.text) and (quoted := self._quote(turn.evidence, ranked)):
+            if not fillers(slot, ranked.text) or not self._about(turn, slot, ranked):
+                continue
+            if quoted := self._quote(turn.evidence, ranked):
                 return quoted
         return None
 
@@ -408,9 +410,14 @@ class Assistant:
             return None
         for ranked in turn.evidence.ranked[:OVERRIDE_SENTENCES]:
             named = ranked.score >= OVERRIDE_MIN_SCORE and given & names("X " + ranked.text)
-            if named and (quoted := self._quote(turn.evidence, ranked)):
+            if named and self._about(turn, slot, ranked) and (quoted := self._quote(turn.evidence, ranked)):
                 return quoted
         return None
+
+    @staticmethod
+    def _about(turn: Turn, slot: Slot, ranked: RankedSentence) -> bool:
+        assert turn.evidence is not None
+        return about(turn.standalone, slot, f"{turn.evidence.candidates[ranked.n - 1].title}\n{ranked.text}")
 
     def _quote(self, evidence: Evidence, ranked: RankedSentence) -> Grounded | None:
         """A sentence of the evidence as the answer, quoted with its passage's marker and grounded."""

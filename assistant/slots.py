@@ -31,7 +31,7 @@ from functools import cache
 from ingest.sentences import sentences
 
 from .markers import strip_markers
-from .text import STOPWORDS, names, numbers
+from .text import STOPWORDS, content_words, names, numbers, stem
 
 _HOW_MANY = re.compile(
     r"\bhow many\s+(?P<thing>(?:[\w'’-]+\s+){0,5}?[\w'’-]+?)\s+(?=(?:were|was|are|is|will|would|did|does|do|"
@@ -50,6 +50,7 @@ _YEAR = re.compile(r"\b(19\d\d|20\d\d|2100)\b")
 _CLAUSE = re.compile(r",|;|:|\s+(?:while|but|whereas|whilst)\s+|\s+and\s+(?=\d)|\s+[–—-]\s+")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _NUMBER_TOKEN = re.compile(r"^\d+(?:[.,]\d+)*$")
+MIN_ABOUT = 0.5  # share of the question's other key words a quoted sentence must hold
 _NEAR = 4  # a number "next to" the counted thing: at most this many words before it
 
 
@@ -133,6 +134,15 @@ def _numbers_before(slot: Slot, words: list[str], years: set[str]) -> set[str]:
             elif before.lower() in _SMALL_NUMBERS:
                 found.add(_SMALL_NUMBERS[before.lower()])
     return found
+
+
+def about(question: str, slot: Slot, text: str) -> bool:
+    """Whether `text` (a sentence with its article's title) is about what the question asks, beside the
+    slot: at least half the question's other key words are in it. A sentence that fills the slot of another
+    question ("Khadzhiyeva was appointed ..." for "Who was appointed to replace Suindikov?") is not."""
+    own = {stem(slot.verb), stem(slot.thing)} if slot.verb or slot.thing else set()
+    wanted = content_words(question) - own
+    return not wanted or len(wanted & content_words(text)) >= MIN_ABOUT * len(wanted)
 
 
 def says(lemma: str, text: str) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.generation import Messages
-from assistant.slots import SlotKind, filled_by, fillers, slot_of
+from assistant.slots import SlotKind, about, filled_by, fillers, slot_of
 from assistant.types import NoteKind
 
 from .conftest import ScriptedChat, make_bot, passage_numbers
@@ -81,6 +81,22 @@ def test_a_person_named_in_other_words_than_the_question_s_verb() -> None:
     assert given is not None
     assert filled_by(given, "Control was assigned to Deputy Prime Minister Aida Balayeva [1].", [assigned])
     assert not filled_by(given, "Aida Balayeva was given overall control [1].", [assigned])
+
+
+def test_a_sentence_quoted_for_the_slot_must_be_about_the_question() -> None:
+    """Any sentence with "appointed" and a name fills the slot of "who was appointed", but quoting one about
+    another appointment would answer a question the archive cannot (seeds_large s92)."""
+    question = "Who was appointed to replace Nurdaulet Suindikov as Chairman of the Asset Recovery Committee?"
+    slot = slot_of(question)
+    assert slot is not None
+    other = (
+        "Officials relieved\nMariya Khadzhiyeva was appointed Deputy Chairwoman of the Association's council."
+    )
+    assert fillers(slot, other.splitlines()[1]) and not about(question, slot, other)
+    facilities = slot_of("How many rural healthcare facilities were built in 2024?")
+    assert facilities is not None
+    titled = "Kazakhstan builds 655 rural healthcare facilities\n" + FACILITIES.splitlines()[2]
+    assert about("How many rural healthcare facilities were built in 2024?", facilities, titled)
 
 
 def _citing(chat: ScriptedChat, marker_text: str, reply: str) -> str:
