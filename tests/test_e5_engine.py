@@ -101,3 +101,23 @@ def test_an_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("a file where the cache folder should be")
     with pytest.raises(ModelUnavailableError, match="ASSISTANT_MODEL_CACHE_DIR"):
         prepare_e5(blocker)
+
+
+def test_ingest_prepare_exports_the_engine_as_a_command(tmp_path: Path) -> None:
+    """`python -m ingest --prepare` (what `make install` runs through `assistant prepare`) as a process."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ASSISTANT_MODEL_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", "--prepare"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ONNX engine is ready" in done.stderr
+    exported = tmp_path / "cache" / "multilingual-e5-small-onnx"
+    assert sorted(p.name for p in exported.iterdir() if not p.name.startswith(".")) == [
+        f"e5-small-{DEFAULT_VARIANT}.onnx",
+        "manifest.json",
+        "normalize.json",
+        "tokenizer.json",
+    ]
