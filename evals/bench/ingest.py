@@ -203,6 +203,9 @@ def engines_side_by_side(texts: list[str], settings: Settings, cache: Path) -> d
             embedder = E5Embedding(threads=threads, embed_batch_size=batch, cache_dir=cache)
             embedder._engine = E5Engine(files, threads, batch)  # this variant, not the default one
             measure(f"e5 onnxruntime {variant}", batch, embedder)
+    spinning = E5Embedding(threads=threads, cache_dir=cache)
+    spinning._engine = E5Engine(prepare_e5(cache), threads, spinning.embed_batch_size, spinning=True)
+    measure("e5 onnxruntime default, threads spinning", spinning.embed_batch_size, spinning)
     measure(
         "MiniLM-L6 int8 (onnxruntime)",
         settings.embed_batch,
