@@ -106,11 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def prepare(settings: Settings) -> int:
-    """Do the local model's one-off work now: assemble the GGUF (checksum verified) and evaluate and save
-    the fixed prompt prefix that every later process restores."""
+    """Do the models' one-off work now: export the embedder's engine (`ingest.embedding.prepare_embedder`),
+    assemble the GGUF (checksum verified) and evaluate and save the fixed prompt prefix that every later
+    process restores."""
+    from ingest.embedding import prepare_embedder
+
     from .generation import build_chat_model
     from .prompts import Prompts
 
+    print(prepare_embedder(settings), file=sys.stderr)
     model = build_chat_model(settings, "local")
     assert model is not None
     print("Preparing the local model (the first time: about 30 s) ...", file=sys.stderr)

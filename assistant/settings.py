@@ -4,7 +4,6 @@ retrieval, generation and the UI. Arguments, then `ASSISTANT_*` environment vari
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
@@ -39,7 +38,6 @@ class Settings(ArchiveSettings):
     llm_threads: int = Field(default_factory=cores, ge=1)
     llm_context: int = Field(2048, ge=512, le=32768)
     llm_max_tokens: int = Field(200, ge=16, le=2048)
-    model_cache_dir: Path = Field(Path.home() / ".cache" / "news-assistant")
     max_question_chars: int = Field(2000, ge=10)
     answer_check: float | None = Field(
         None,

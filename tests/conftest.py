@@ -36,10 +36,12 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def embedder() -> ArchiveEmbedding:
-    """The real default embedder (multilingual e5), loaded once."""
+    """The real default embedder (multilingual e5 on onnxruntime, exported into the model cache), loaded
+    once."""
     from ingest.embedding import E5Embedding
+    from ingest.settings import ArchiveSettings
 
-    model = E5Embedding(threads=os.cpu_count() or 1)
+    model = E5Embedding(threads=os.cpu_count() or 1, cache_dir=ArchiveSettings().model_cache_dir)
     model.encode(["warm up"])
     return model
 

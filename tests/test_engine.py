@@ -285,4 +285,6 @@ def test_cli_prepare_warms_the_local_model_with_the_engines_prefix(
     assert cli.main(["prepare", "--data-dir", str(tmp_path)]) == 0
     assert built == ["local"]
     assert warmed == [Prompts.load().answer_messages("warm up", [])]  # the very prefix answers start with
-    assert "prompt prefix evaluated and saved" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "prompt prefix evaluated and saved" in err
+    assert "the multilingual embedder's ONNX engine is ready" in err  # make install exports it too

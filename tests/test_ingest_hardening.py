@@ -434,3 +434,41 @@ def test_prune_removes_what_a_killed_run_left_of_an_article_whose_file_is_gone(
     assert ingest([folder], settings).unchanged == 1 and PassageStore(settings).count() > 1  # kept ...
     assert ingest([folder], settings, prune=True).pruned == 0
     assert PassageStore(settings).count() == len(served(settings)) == 1  # ... until a pruning run
+
+
+def test_the_lexical_index_takes_each_batch_while_the_next_is_embedded(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tantivy's writes overlap the embedding: an article committed by an earlier batch is searchable by
+    BM25 while later batches are still being embedded; the run still ends with the index of everything
+    and no pending mark."""
+    from ingest.lexical import LexicalIndex, index_dir, pending
+
+    monkeypatch.setattr("ingest.pipeline._BATCH_PASSAGES", 2)  # 3 batches
+    ingest([write(tmp_path / "first" / "a.txt", "Opening\n\n" + sentences(3))], settings)  # the index exists
+    folder = tmp_path / "in"
+    for i in range(6):
+        write(
+            folder / f"{i}.txt",
+            f"Article {i}\n\nThe zephyrword{i} committee met. " + sentences(2, f"topic{i}"),
+        )
+    directory = index_dir(settings)
+    seen: list[tuple[set[str], bool]] = []
+
+    class Watching(HashEmbedder):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            index = LexicalIndex.load(directory)
+            found = {
+                f"zephyrword{i}" for i in range(6) if index is not None and index.search(f"zephyrword{i}", 1)
+            }
+            seen.append((found, pending(directory)))
+            return super().encode(texts)
+
+    report = ingest_paths([folder], settings, embedder=Watching())  # type: ignore[arg-type]
+    assert report.new == 6 and len(seen) >= 3
+    before_last = seen[-1][0]
+    assert before_last and len(before_last) < 6  # some articles indexed, mid-run, before the last batch
+    assert all(mark for _, mark in seen)  # the run is not over: a kill now is repaired by the next run
+    index = LexicalIndex.load(directory)
+    assert index is not None and all(index.search(f"zephyrword{i}", 1) for i in range(6))
+    assert not pending(directory)

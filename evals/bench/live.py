@@ -122,7 +122,7 @@ def live_update(
             _timing(PassageStore, "upsert_passages", steps, "chroma_upsert_s"),
             _timing(PassageStore, "commit_articles", steps, "ledger_commit_s"),
             _timing(PassageStore, "passage_ids_by_article", steps, "chroma_old_passages_s"),
-            _timing(pipeline, "_update_lexical", steps, "lexical_update_s"),
+            _timing(pipeline, "update_lexical_index", steps, "lexical_update_s"),  # batch by batch, and last
         ):
             report = ingest_paths([path], settings, embedder=embedder)
         ingest_s = time.perf_counter() - t0
