@@ -34,8 +34,8 @@ from .markers import strip_markers
 from .text import STOPWORDS, content_words, names, numbers, stem
 
 _HOW_MANY = re.compile(
-    r"\bhow many\s+(?P<thing>(?:[\w'’-]+\s+){0,5}?[\w'’-]+?)\s+(?=(?:were|was|are|is|will|would|did|does|do|"
-    r"has|have|had|can|could|in|on|at|by|for|from|of|to)\b)",
+    r"\bhow (?:many|much)\s+(?P<thing>(?:[\w'’-]+\s+){0,5}?[\w'’-]+?)\s+"
+    r"(?=(?:were|was|are|is|will|would|did|does|do|has|have|had|can|could|in|on|at|by|for|from|of|to)\b)",
     re.I,
 )
 _WHO = re.compile(
@@ -51,7 +51,8 @@ _CLAUSE = re.compile(r",|;|:|\s+(?:while|but|whereas|whilst)\s+|\s+and\s+(?=\d)|
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _NUMBER_TOKEN = re.compile(r"^\d+(?:[.,]\d+)*$")
 MIN_ABOUT = 0.5  # share of the question's other key words a quoted sentence must hold
-_NEAR = 4  # a number "next to" the counted thing: at most this many words before it
+_NEAR = 5  # a number "next to" the counted thing: at most this many words before it ("13.5 million
+_AFTER = 3  # square meters of housing"), or this many after it ("an investment of over 103 billion")
 
 
 class SlotKind(StrEnum):
@@ -122,17 +123,18 @@ def fillers(slot: Slot, sentence: str) -> set[str]:
 
 
 def _numbers_before(slot: Slot, words: list[str], years: set[str]) -> set[str]:
-    """Numbers written at most `_NEAR` words before the counted thing ("180 permanent jobs")."""
+    """Numbers written next to the counted thing: at most `_NEAR` words before it ("180 permanent jobs") or
+    `_AFTER` words after it ("a total investment of over 103 billion tenge")."""
     found: set[str] = set()
     for i, word in enumerate(words):
         if not _same_word(slot.thing, word):
             continue
-        for before in words[max(0, i - _NEAR) : i]:
-            value = before.replace(",", "")
-            if _NUMBER_TOKEN.match(before) and value not in years and value not in slot.asked:
+        for near in [*words[max(0, i - _NEAR) : i], *words[i + 1 : i + 1 + _AFTER]]:
+            value = near.replace(",", "")
+            if _NUMBER_TOKEN.match(near) and value not in years and value not in slot.asked:
                 found.add(value)
-            elif before.lower() in _SMALL_NUMBERS:
-                found.add(_SMALL_NUMBERS[before.lower()])
+            elif near.lower() in _SMALL_NUMBERS:
+                found.add(_SMALL_NUMBERS[near.lower()])
     return found
 
 

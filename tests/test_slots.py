@@ -48,6 +48,15 @@ def test_a_number_fills_a_quantity_only_in_the_clause_of_the_year_asked() -> Non
     assert no_year is not None and filled_by(no_year, "It built 655 facilities [1].", [FACILITIES])
 
 
+def test_a_figure_just_after_the_thing_and_how_much() -> None:
+    housing = slot_of("How much housing was commissioned in Kazakhstan in 2025?")
+    assert housing is not None and housing.thing == "housing"
+    assert fillers(housing, "In 2025, 19 million square meters of housing were commissioned.") == {"19"}
+    investment = slot_of("How much investment does the biopharma project involve?")
+    assert investment is not None
+    assert fillers(investment, "It involves a total investment of over 103 billion tenge.") == {"103"}
+
+
 def test_a_year_the_evidence_does_not_give_leaves_the_quantity_unfilled() -> None:
     slot = slot_of("How many rural healthcare facilities were built in 2031?")
     assert slot is not None and not filled_by(slot, "Kazakhstan built 655 facilities [1].", [FACILITIES])
