@@ -1,8 +1,13 @@
-"""The public results: frozen dataclasses, never bare strings or nested dicts."""
+"""The public results: frozen dataclasses, never bare strings or nested dicts.
+
+`to_dict()` gives the JSON form of each (what the API sends, `ask --json` prints and the conversation
+store keeps); `from_dict()` reads it back, tolerating fields that are missing (older stored turns) or
+unknown (newer ones).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -24,6 +29,25 @@ class Citation:
     def supporting_text(self) -> str:
         return self.text[self.span[0] : self.span[1]]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, the span as a list, and the `supporting_text` it marks."""
+        return {**asdict(self), "span": list(self.span), "supporting_text": self.supporting_text}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Citation:
+        span = data.get("span") or (0, 0)
+        return cls(
+            n=int(data.get("n", 0)),
+            passage_id=str(data.get("passage_id", "")),
+            article_id=str(data.get("article_id", "")),
+            title=str(data.get("title", "")),
+            published=str(data.get("published", "")),
+            source=str(data.get("source", "")),
+            url=str(data.get("url", "")),
+            text=str(data.get("text", "")),
+            span=(int(span[0]), int(span[1])),
+        )
+
 
 @dataclass(frozen=True)
 class Timings:
@@ -36,6 +60,14 @@ class Timings:
     total: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Timings:
+        counts = ("prompt_tokens", "completion_tokens")
+        known = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in data.items() if k in known}
+        values: dict[str, Any] = {k: int(v) if k in counts else float(v) for k, v in kept.items()}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -56,8 +88,25 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["citations"] = [dict(asdict(c), supporting_text=c.supporting_text) for c in self.citations]
+        data["citations"] = [c.to_dict() for c in self.citations]
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        check = data.get("answer_check")
+        return cls(
+            text=str(data.get("text", "")),
+            citations=tuple(Citation.from_dict(c) for c in data.get("citations", ())),
+            refused=bool(data.get("refused", False)),
+            question=str(data.get("question", "")),
+            standalone_question=str(data.get("standalone_question", "")),
+            backend=str(data.get("backend", "")),
+            notes=tuple(str(n) for n in data.get("notes", ())),
+            retrieved=tuple(str(r) for r in data.get("retrieved", ())),
+            timings=Timings.from_dict(data.get("timings") or {}),
+            answer_check=None if check is None else float(check),
+            language=str(data.get("language", "en")),
+        )
 
 
 @dataclass(frozen=True)
