@@ -130,16 +130,15 @@ class Application:
         )
 
     def assistant(self) -> Assistant:
-        """The loaded assistant, waiting while it loads. After a failed start, tries again now and waits
+        """The loaded assistant, waiting while it loads. When the start failed, tries again now and waits
         for that attempt; raises `StartupError` (saying why) if it fails too."""
         self.start()
         with self._changed:
-            if self._state == "failed":
+            self._changed.wait_for(lambda: self._state != "loading" or self._stop.is_set())
+            if self._state == "failed" and not self._stop.is_set():
                 attempt = self._attempts
                 self._wake.set()
                 self._changed.wait_for(lambda: self._attempts > attempt or self._stop.is_set())
-            else:
-                self._changed.wait_for(lambda: self._state != "loading" or self._stop.is_set())
             if self._state == "ready" and self._assistant is not None:
                 return self._assistant
             raise StartupError(f"the assistant could not start: {self._reason or 'the server is stopping'}")
