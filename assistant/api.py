@@ -1,25 +1,29 @@
 """The OpenAI-compatible API: `/v1/models`, `/v1/chat/completions` and `/v1/feedback` over one `Assistant`.
 
-`create_app(settings, assistant, queue, store)` returns a FastAPI app; nothing starts on import, and
-`ui.serve()` mounts the chat UI on the same app and runs both in one process, sharing one model and one
-`ModelQueue`.
+`create_app(app)` returns a FastAPI app over the process's `Application` (its assistant, model queue and
+conversation store); nothing starts on import, and `serve.serve()` mounts the chat UI on the same app and
+runs both in one process, sharing one model and one `ModelQueue`.
 
 - **Requests**: OpenAI's chat request. The last user message is the question, the user and assistant
   messages before it the conversation (system messages are ignored: the assistant's prompts are its own).
   Extra fields: `max_sources`, `published_after`, `published_before` (ISO dates, whole days). Fields
   of OpenAI's this API does not use (`temperature`, `tools`, ...) are ignored; any `model` name is
-  accepted and answered by `news-assistant`.
-- **Conversations**: a request that names a conversation is stored (question, history, answer with its
-  citations and timings, and the settings used) in the data dir's `ConversationStore`; one that does not
-  is kept nowhere. The name is `metadata.conversation_id` (a string, 1-200 characters), or failing that
-  OpenAI's `user` field. The response `id` is then `chatcmpl-<turn id>`, which `/v1/feedback` takes.
+  accepted and answered by `news-assistant`. The body is read as JSON whatever its content type (so a
+  bare `curl -d '{...}'` works), and at most `max_body_mb` of it (1 MB by default; more gets 413).
+- **Conversations**: a request that names a conversation is stored (question, the history as the engine
+  read it: its last six turns, answer with its citations and timings, and the settings used) in the data
+  dir's `ConversationStore`; one that does not is kept nowhere. The name is `metadata.conversation_id` (a
+  string, 1-200 characters, valid Unicode: a lone surrogate is a 400), or failing that OpenAI's `user`
+  field; lone surrogates in the question and the history are dropped, as the engine drops them. The
+  response `id` is then `chatcmpl-<turn id>`, which `/v1/feedback` takes.
   Conversations belong to the client's key: with keys set the owner is `api:` and the first 16 hex digits
   of the key's SHA-256 (the key itself is never stored), without keys `api`. A conversation id is the
   client's own within its owner (stored as `<owner>/<id>`), so two keys may both use `chat-1` and neither
   reads, continues nor rates the other's.
 - **Feedback**: `POST /v1/feedback` with `{"id": "chatcmpl-...", "rating": 1 | -1, "comment": "..."}`
   judges a stored answer of the same owner (a second judgement replaces the first): 200 `{"ok": true,
-  "id": ...}`, 400 for a bad body or rating, 404 for an id that was not stored or is another owner's.
+  "id": ...}`, 400 for a bad body or rating, 404 for an id that was not stored or is another owner's,
+  503 when the conversation store cannot be used (damaged, read-only, disk full).
   `python -m evals feedback export` turns the judged answers into an eval set.
 - **Responses**: OpenAI's `chat.completion`, the text keeping its [n] markers, plus top-level `citations`
   (n, title, url, published, source, the passage `text`, the `span` of the supporting sentence in it and
@@ -40,8 +44,9 @@
   request is read, each key compared with `hmac.compare_digest`), else 401. Keys appear in no log or
   error. `check_exposure` refuses to serve the API beyond loopback without keys.
 - **Errors**: OpenAI's `{"error": {"message", "type", "param", "code"}}`: 400 for anything wrong with
-  the request (never 500), 401, 404/405 for unknown routes, 429 and 503 when busy, 503 when the archive or
-  the model is unavailable.
+  the request (never 500), 401, 404/405 for unknown routes, 413 for a body over the limit, 429 and 503
+  when busy, 503 when the archive, the model (still loading, or its start failed: the message says why)
+  or the conversation store is unavailable.
 
 Routes added to the `/v1` router get the same auth and error format.
 """
@@ -52,91 +57,51 @@ import hashlib
 import hmac
 import json
 import re
-import sqlite3
-import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .conversations import ConversationError, ConversationStore
-from .engine import Assistant
-from .errors import AssistantError, ConfigError, QuestionError
+from .engine import history_used
+from .errors import (
+    APIError,
+    AssistantError,
+    ConfigError,
+    ConversationNotFoundError,
+    QuestionError,
+    QueueFullError,
+    QueueTimeoutError,
+    StartupError,
+)
+from .http_limits import BodyLimit
+from .model_queue import ModelQueue
 from .settings import Settings
-from .types import Answer, Citation
+from .text import clean_question
+from .types import Answer
+
+if TYPE_CHECKING:
+    from .app import Application
 
 MODEL = "news-assistant"
 COMPLETION_PREFIX = "chatcmpl-"
 MAX_CONVERSATION_ID = 200
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SECONDS_PER_ANSWER = 6.0  # Retry-After for a full queue: the waiting answers go at about this pace
 _WORDS = re.compile(r"(?<=\s)(?=\S)")  # before each word that follows white space
 _WORDS_PER_CHUNK = 3
-
-
-# --- one model, one queue ---------------------------------------------------------------------------------
-class QueueFullError(AssistantError):
-    """The model is answering and as many requests as allowed already wait for it."""
-
-
-class QueueTimeoutError(AssistantError):
-    """A request waited for the model longer than allowed."""
-
-
-class ModelQueue:
-    """Turns at the one model, first come first served: `with queue.turn(): ...` answers one question.
-
-    `size` requests may wait while one answers; `turn(bounded=True)` (the API) raises `QueueFullError`
-    when they already do, and `QueueTimeoutError` after waiting `timeout` seconds. `bounded=False` (the
-    UI, whose Gradio queue bounds it) waits in the same line without either limit.
-    """
-
-    def __init__(self, size: int = 8, timeout: float = 120.0) -> None:
-        self.size = size
-        self.timeout = timeout
-        self._cond = threading.Condition()
-        self._waiting: deque[object] = deque()
-        self._busy = False
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-    @contextmanager
-    def turn(self, *, bounded: bool = True) -> Iterator[None]:
-        with self._cond:
-            if self._busy or self._waiting:
-                if bounded and len(self._waiting) >= self.size:
-                    raise QueueFullError(
-                        f"the assistant is busy ({len(self._waiting)} requests already wait): retry shortly"
-                    )
-                ticket = object()
-                self._waiting.append(ticket)
-                ready = self._cond.wait_for(
-                    lambda: not self._busy and self._waiting[0] is ticket,
-                    timeout=self.timeout if bounded else None,
-                )
-                self._waiting.remove(ticket)
-                if not ready:
-                    self._cond.notify_all()  # the next in line may be first now
-                    raise QueueTimeoutError(f"the assistant stayed busy for {self.timeout:g} s: retry later")
-            self._busy = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+M = TypeVar("M", bound=BaseModel)
 
 
 def check_exposure(settings: Settings, *, host: str, share: bool = False) -> None:
@@ -198,7 +163,8 @@ class ChatRequest(BaseModel):
         return self.messages[last].text(), history
 
     def conversation_id(self) -> str | None:
-        """The client's name for the conversation: `metadata.conversation_id`, else `user`; None: not kept."""
+        """The client's name for the conversation: `metadata.conversation_id`, else `user`; None: not kept.
+        A name is kept exactly as given, so one that is not valid Unicode (a lone surrogate) is refused."""
         name, param = self.user, "user"
         if self.metadata and "conversation_id" in self.metadata:
             name, param = self.metadata["conversation_id"], "metadata.conversation_id"
@@ -208,6 +174,8 @@ class ChatRequest(BaseModel):
             raise APIError(
                 400, f"{param} names the conversation: a string of 1-{MAX_CONVERSATION_ID} characters", param
             )
+        if _SURROGATE.search(name):
+            raise APIError(400, f"{param} is not valid Unicode text (it holds a lone surrogate)", param)
         return name.strip()
 
 
@@ -220,31 +188,18 @@ class FeedbackRequest(BaseModel):
     comment: str | None = Field(None, max_length=10_000)
 
 
+def _parsed(model: type[M], raw: bytes) -> M:
+    """The request body as `model`, read as JSON whatever its content type says (`curl -d` sends form
+    encoding); anything else is a 400 naming what is wrong."""
+    try:
+        return model.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
 # --- errors -----------------------------------------------------------------------------------------------
-class APIError(Exception):
-    """An error answered in OpenAI's format."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        param: str | None = None,
-        *,
-        type: str = "invalid_request_error",  # OpenAI's field name
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.type = type
-        self.code = code
-        self.headers = headers
-
-    def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+def _response(error: APIError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
 def _from_assistant_error(exc: AssistantError, retry_after: float) -> APIError:
@@ -257,7 +212,13 @@ def _from_assistant_error(exc: AssistantError, retry_after: float) -> APIError:
         )
     if isinstance(exc, QueueTimeoutError):
         return APIError(503, str(exc), type="server_error", code="busy", headers={"Retry-After": "10"})
+    if isinstance(exc, StartupError):
+        return APIError(503, str(exc), type="server_error", code="unavailable", headers={"Retry-After": "10"})
     return APIError(503, f"the assistant is unavailable: {exc}", type="server_error", code="unavailable")
+
+
+def _store_unavailable(exc: AssistantError, what: str) -> APIError:
+    return APIError(503, f"{what}: {exc}", type="server_error", code="unavailable")
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -276,6 +237,17 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         param = param or (loc[0] if loc else None)
         problems.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg")))
     return "; ".join(problems[:5]) or "invalid request", param
+
+
+def too_large(path: str, limit: int) -> Response:
+    """The 413 of a body over the limit: in OpenAI's shape under /v1, FastAPI's `detail` elsewhere."""
+    message = (
+        f"the request body is larger than the server reads ({limit / 1e6:g} MB, ASSISTANT_MAX_BODY_MB); "
+        "the engine reads only the question and the last few turns of the conversation"
+    )
+    if path == "/v1" or path.startswith("/v1/"):
+        return _response(APIError(413, message, code="request_too_large"))
+    return JSONResponse({"detail": message}, status_code=413)
 
 
 # --- auth -------------------------------------------------------------------------------------------------
@@ -298,7 +270,7 @@ class BearerAuth:
             code="invalid_api_key",
             headers={"WWW-Authenticate": "Bearer"},
         )
-        await error.response()(scope, receive, send)
+        await _response(error)(scope, receive, send)
 
     def _allowed(self, scope: Scope) -> bool:
         header = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), b"")
@@ -320,21 +292,6 @@ def api_owner(settings: Settings, authorization: str | None) -> str:
 
 
 # --- responses --------------------------------------------------------------------------------------------
-def _citation(c: Citation) -> dict[str, Any]:
-    return {
-        "n": c.n,
-        "title": c.title,
-        "url": c.url,
-        "published": c.published,
-        "source": c.source,
-        "text": c.text,
-        "span": list(c.span),
-        "supporting_text": c.supporting_text,
-        "passage_id": c.passage_id,
-        "article_id": c.article_id,
-    }
-
-
 def _usage(answer: Answer) -> dict[str, int]:
     prompt, completion = answer.timings.prompt_tokens, answer.timings.completion_tokens
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
@@ -356,7 +313,7 @@ def completion(answer: Answer, completion_id: str, created: int) -> dict[str, An
             }
         ],
         "usage": _usage(answer),
-        "citations": [_citation(c) for c in answer.citations],
+        "citations": [c.to_dict() for c in answer.citations],
         "refused": answer.refused,
     }
 
@@ -388,7 +345,7 @@ def chunks(answer: Answer, completion_id: str, created: int) -> Iterator[dict[st
         {},
         "stop",
         usage=_usage(answer),
-        citations=[_citation(c) for c in answer.citations],
+        citations=[c.to_dict() for c in answer.citations],
         refused=answer.refused,
     )
 
@@ -399,50 +356,131 @@ def _events(items: Iterator[dict[str, Any]]) -> Iterator[str]:
     yield "data: [DONE]\n\n"
 
 
+# --- what the routes do -----------------------------------------------------------------------------------
+def _answer(app: Application, request: ChatRequest, authorization: str | None) -> Response:
+    """Answer one chat request (on a worker thread: the model's turn is waited for here) and store it as
+    a turn of the conversation it names, with the history as the engine read it."""
+    settings = app.settings
+    question, history = request.question_and_history()
+    conversation = request.conversation_id()
+    if not question.strip():
+        raise APIError(400, "the question (the last user message) is empty", "messages")
+    if len(question) > settings.max_question_chars:
+        raise APIError(
+            400,
+            f"the question is too long ({len(question):,} characters; the limit is "
+            f"{settings.max_question_chars:,})",
+            "messages",
+        )
+    between = (request.published_after, request.published_before)
+    if between[0] and between[1] and between[1] < between[0]:
+        raise APIError(400, "published_before is earlier than published_after", "published_before")
+    try:
+        with app.queue.turn():
+            answer = app.assistant().ask(
+                question, history, max_sources=request.max_sources, published_between=between
+            )
+    except AssistantError as exc:
+        raise _from_assistant_error(exc, SECONDS_PER_ANSWER * (app.queue.waiting + 1)) from exc
+    turn_id = uuid.uuid4().hex
+    if conversation is not None:
+        owner = api_owner(settings, authorization)
+        used = {
+            "source": "api",
+            "backend": answer.backend,
+            "max_sources": request.max_sources or settings.max_sources,
+            "published_after": request.published_after,
+            "published_before": request.published_before,
+        }
+        try:
+            turn = app.conversations().add_turn(
+                owner,
+                f"{owner}/{conversation}",
+                clean_question(question),
+                history_used(history),
+                answer,
+                used,
+            )
+        except AssistantError as exc:
+            raise _store_unavailable(exc, "the answer could not be stored") from exc
+        turn_id = turn.id
+    completion_id = f"{COMPLETION_PREFIX}{turn_id}"
+    created = int(time.time())
+    if not request.stream:
+        return JSONResponse(completion(answer, completion_id, created))
+    return StreamingResponse(
+        _events(chunks(answer, completion_id, created)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _rate(app: Application, request: FeedbackRequest, authorization: str | None) -> dict[str, Any]:
+    if request.rating not in (1, -1):
+        raise APIError(400, "rating is 1 (a good answer) or -1 (a bad one)", "rating")
+    turn_id = request.id.removeprefix(COMPLETION_PREFIX)
+    owner = api_owner(app.settings, authorization)
+    try:
+        app.conversations().rate(owner, turn_id, request.rating, request.comment or "")
+    except ConversationNotFoundError as exc:
+        raise APIError(
+            404,
+            "no stored answer has this id: only answers to requests that named a conversation "
+            "(metadata.conversation_id or user) are kept, each for the key that asked",
+            "id",
+            code="not_found",
+        ) from exc
+    except AssistantError as exc:
+        raise _store_unavailable(exc, "the feedback could not be stored") from exc
+    return {"ok": True, "id": request.id, "rating": request.rating}
+
+
 # --- the app ----------------------------------------------------------------------------------------------
-def create_app(
-    settings: Settings,
-    assistant: Callable[[], Assistant],
-    queue: ModelQueue | None = None,
-    store: ConversationStore | None = None,
-) -> FastAPI:
-    """The API app. `assistant` gives the (loaded) assistant, waiting while it loads; `queue` is shared
-    with whatever else uses the model (the chat UI); `store` keeps the named conversations (default: the
-    data dir's, opened when a request first needs it). Mount other apps (the UI) after this one's routes."""
-    queue = queue or ModelQueue(settings.api_queue_size, settings.api_queue_timeout)
-    opened: list[ConversationStore] = [store] if store is not None else []
-    opening = threading.Lock()
+def create_app(app: Application) -> FastAPI:
+    """The API app over the application object (its assistant, queue and conversation store), with the
+    keys' middleware and the body limit. Mount other apps (the UI) after this one's routes."""
+    web = FastAPI(title="News Assistant API", docs_url=None, redoc_url=None, openapi_url=None)
+    if app.settings.api_keys:
+        keys = [k.get_secret_value().encode() for k in app.settings.api_keys]
+        web.add_middleware(BearerAuth, keys=keys)
+    limit_bodies(web, app.settings)
+    _error_handlers(web)
+    web.include_router(_router(app))
+    return web
 
-    def conversations() -> ConversationStore:
-        with opening:
-            if not opened:
-                opened.append(ConversationStore.in_data_dir(settings.data_dir))
-            return opened[0]
 
-    app = FastAPI(title="News Assistant API", docs_url=None, redoc_url=None, openapi_url=None)
-    if settings.api_keys:
-        keys = [k.get_secret_value().encode() for k in settings.api_keys]
-        app.add_middleware(BearerAuth, keys=keys)
-    seconds_per_answer = 6.0  # Retry-After for a full queue: the waiting answers at about this pace
+def limit_bodies(web: FastAPI, settings: Settings) -> None:
+    """Refuse (413) any request body over `max_body_mb`, uploads to the page aside (they have their own
+    limit); checked before the body is read."""
+    web.add_middleware(
+        BodyLimit,
+        limit=int(settings.max_body_mb * 1_000_000),
+        exempt=lambda path: path.endswith("/gradio_api/upload"),
+        refusal=too_large,
+    )
 
-    @app.exception_handler(APIError)
+
+def _error_handlers(web: FastAPI) -> None:
+    @web.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-        return exc.response()
+        return _response(exc)
 
-    @app.exception_handler(RequestValidationError)
+    @web.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = _validation_message(exc)
-        return APIError(400, message, param).response()
+        return _response(APIError(400, message, param))
 
-    @app.exception_handler(Exception)
+    @web.exception_handler(Exception)
     async def _failed(request: Request, exc: Exception) -> JSONResponse:  # logged by Starlette as well
-        return APIError(500, "the server failed to answer", type="server_error").response()
+        return _response(APIError(500, "the server failed to answer", type="server_error"))
 
-    @app.exception_handler(StarletteHTTPException)
+    @web.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return APIError(exc.status_code, str(exc.detail), type=kind, headers=exc.headers).response()
+        return _response(APIError(exc.status_code, str(exc.detail), type=kind, headers=exc.headers))
 
+
+def _router(app: Application) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     @router.get("/models")
@@ -454,78 +492,14 @@ def create_app(
         }
 
     @router.post("/chat/completions", response_model=None)
-    def chat_completions(request: ChatRequest, http: Request) -> JSONResponse | StreamingResponse:
-        question, history = request.question_and_history()
-        conversation = request.conversation_id()
-        if not question.strip():
-            raise APIError(400, "the question (the last user message) is empty", "messages")
-        if len(question) > settings.max_question_chars:
-            raise APIError(
-                400,
-                f"the question is too long ({len(question):,} characters; the limit is "
-                f"{settings.max_question_chars:,})",
-                "messages",
-            )
-        between = (request.published_after, request.published_before)
-        if between[0] and between[1] and between[1] < between[0]:
-            raise APIError(400, "published_before is earlier than published_after", "published_before")
-        try:
-            with queue.turn():
-                answer = assistant().ask(
-                    question,
-                    history,
-                    max_sources=request.max_sources,
-                    published_between=between,
-                )
-        except AssistantError as exc:
-            raise _from_assistant_error(exc, seconds_per_answer * (queue.waiting + 1)) from exc
-        turn_id = uuid.uuid4().hex
-        if conversation is not None:
-            owner = api_owner(settings, http.headers.get("authorization"))
-            used = {
-                "source": "api",
-                "backend": answer.backend,
-                "max_sources": request.max_sources or settings.max_sources,
-                "published_after": request.published_after,
-                "published_before": request.published_before,
-            }
-            try:
-                turn_id = (
-                    conversations()
-                    .add_turn(owner, f"{owner}/{conversation}", question, history, answer, used)
-                    .id
-                )
-            except (ConversationError, sqlite3.Error) as exc:
-                raise APIError(
-                    503, f"the answer could not be stored: {exc}", type="server_error", code="unavailable"
-                ) from exc
-        completion_id = f"{COMPLETION_PREFIX}{turn_id}"
-        created = int(time.time())
-        if not request.stream:
-            return JSONResponse(completion(answer, completion_id, created))
-        return StreamingResponse(
-            _events(chunks(answer, completion_id, created)),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+    async def chat_completions(http: Request) -> Response:
+        request = _parsed(ChatRequest, await http.body())
+        return await run_in_threadpool(_answer, app, request, http.headers.get("authorization"))
 
     @router.post("/feedback")
-    def feedback(request: FeedbackRequest, http: Request) -> dict[str, Any]:
-        if request.rating not in (1, -1):
-            raise APIError(400, "rating is 1 (a good answer) or -1 (a bad one)", "rating")
-        turn_id = request.id.removeprefix(COMPLETION_PREFIX)
-        owner = api_owner(settings, http.headers.get("authorization"))
-        try:
-            conversations().rate(owner, turn_id, request.rating, request.comment or "")
-        except ConversationError as exc:
-            raise APIError(
-                404,
-                "no stored answer has this id: only answers to requests that named a conversation "
-                "(metadata.conversation_id or user) are kept, each for the key that asked",
-                "id",
-                code="not_found",
-            ) from exc
-        return {"ok": True, "id": request.id, "rating": request.rating}
+    async def feedback(http: Request) -> dict[str, Any]:
+        request = _parsed(FeedbackRequest, await http.body())
+        return await run_in_threadpool(_rate, app, request, http.headers.get("authorization"))
 
     @router.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
@@ -538,8 +512,7 @@ def create_app(
         routes = "/v1/models, /v1/chat/completions and /v1/feedback"
         raise APIError(404, f"no route /v1/{path}: the API has {routes}")
 
-    app.include_router(router)
-    return app
+    return router
 
 
 __all__ = [
@@ -556,5 +529,7 @@ __all__ = [
     "check_exposure",
     "completion",
     "create_app",
+    "limit_bodies",
     "text_chunks",
+    "too_large",
 ]

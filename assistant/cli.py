@@ -1,4 +1,6 @@
-"""`python -m assistant`: ask, chat in the terminal, or serve the chat UI. A thin layer over the library."""
+"""`python -m assistant`: ask, chat in the terminal, or serve the chat UI. A thin layer over the library:
+every command builds one `Application` (its store and embedder also seed an empty archive) and asks it
+for the assistant."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .app import Application
 from .engine import Assistant
 from .errors import AssistantError
 from .settings import BACKENDS, Settings, add_archive_flags, settings_from_args
@@ -73,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", dest="ui_host", help="bind address (ASSISTANT_UI_HOST, default 127.0.0.1)")
     serve.add_argument("--port", dest="ui_port", type=int, help="port (ASSISTANT_UI_PORT, default 7860)")
     serve.add_argument("--share", action="store_true", help="ask Gradio for a public link (off by default)")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        dest="forwarded_allow_ips",
+        metavar="IPS",
+        help="the reverse proxies whose X-Forwarded-For headers are believed, comma separated "
+        "(ASSISTANT_FORWARDED_ALLOW_IPS, default none)",
+    )
     common(serve)
     return parser
 
@@ -85,14 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args, Settings)
         if args.command == "prepare":
             return prepare(settings)
+        app = Application(settings)
         if args.seed is not None:
-            seed_if_empty(settings, args.seed)
+            seed_if_empty(app, args.seed)
         if args.command == "serve":
-            from .ui import serve
+            from .serve import serve
 
-            serve(settings, share=args.share)
+            serve(settings, share=args.share, store=app.store, embedder=app.embedder)
             return 0
-        bot = Assistant.from_settings(settings)
+        bot = app.assistant()
         if args.command == "ask":
             answer = bot.ask(args.question)
             print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) if args.json else render(answer))
@@ -125,16 +136,12 @@ def prepare(settings: Settings) -> int:
     return 0
 
 
-def seed_if_empty(settings: Settings, seed: Path) -> None:
+def seed_if_empty(app: Application, seed: Path) -> None:
     """Ingest `seed` when the archive holds no article yet (the first run on a fresh machine)."""
-    from ingest import ingest_paths
-    from ingest.store import PassageStore
-
-    store = PassageStore(settings)
-    if store.articles():
+    if app.articles():
         return
     print(f"The archive is empty: ingesting {seed} ...", file=sys.stderr)
-    report = ingest_paths([seed], settings, wait=True, progress=sys.stderr.isatty())
+    report = app.ingest([seed], progress=sys.stderr.isatty())
     print(report.summary(), file=sys.stderr)
 
 

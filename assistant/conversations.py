@@ -5,9 +5,16 @@ process killed mid-write leaves the last committed turn intact and never a half-
 conversation belongs to an owner (the signed-in user; "" without login, or the API's `user` field), and
 every read and write names the owner: nobody sees or changes another owner's conversations.
 
-A turn keeps the question, the conversation before it, the answer as `Answer.to_dict()` (text, citations,
-timings, backend, notes) and the settings that shaped it; feedback (+1 / -1 and a comment) is kept
-beside the turn it judges, and `feedback()` lists it for the evals (`python -m evals feedback export`).
+A turn keeps the question, the conversation before it (as the callers pass it: the turns the engine
+read, `engine.history_used`, so a client sending megabytes of history stores kilobytes), the answer as
+`Answer.to_dict()` (text, citations, timings, backend, notes) and the settings that shaped it; feedback
+(+1 / -1 and a comment) is kept beside the turn it judges, and `feedback()` lists it for the evals
+(`python -m evals feedback export`).
+
+Errors: `ConversationNotFoundError` when the owner has no such conversation or answer,
+`ConversationStoreError` when the file cannot be used at all (damaged, read-only, disk full): the API
+answers the first 404 and the second 503. Text that cannot be stored as UTF-8 (lone surrogates) is kept
+with "?" in their place, never refused with a crash after the answer was computed.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import AssistantError
+from .errors import ConversationError, ConversationNotFoundError, ConversationStoreError
 from .types import Answer
 
 FILE_NAME = "conversations.sqlite3"
@@ -58,8 +65,23 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 
-class ConversationError(AssistantError):
-    """A conversation or turn does not exist for this owner, or the store cannot be used."""
+__all__ = [
+    "ConversationError",
+    "ConversationNotFoundError",
+    "ConversationStore",
+    "ConversationStoreError",
+    "ConversationSummary",
+    "Turn",
+]
+
+
+def _utf8(text: str) -> str:
+    """`text` as SQLite can store it: lone surrogates (undecodable input) become "?"."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _json(value: Any) -> str:
+    return _utf8(json.dumps(value, ensure_ascii=False, default=str))
 
 
 @dataclass(frozen=True)
@@ -100,7 +122,7 @@ class ConversationStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise ConversationError(f"the conversation store {path} cannot be opened: {exc}") from exc
+            raise ConversationStoreError(f"the conversation store {path} cannot be opened: {exc}") from exc
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> ConversationStore:
@@ -108,12 +130,21 @@ class ConversationStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
+        """One connection and one transaction: committed on success, rolled back on any error. SQLite's
+        own errors (a damaged file, a read-only folder, a full disk) become `ConversationStoreError`."""
+        try:
+            db = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise ConversationStoreError(
+                f"the conversation store {self.path} cannot be opened: {exc}"
+            ) from exc
         try:
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=FULL")
-            with db:  # one transaction: committed on success, rolled back on any error
+            with db:
                 yield db
+        except sqlite3.Error as exc:
+            raise ConversationStoreError(f"the conversation store {self.path} cannot be used: {exc}") from exc
         finally:
             db.close()
 
@@ -130,10 +161,11 @@ class ConversationStore:
         """Store `question` and its `answer` as the next turn of the conversation (a new one when
         `conversation_id` is None or not yet stored: an API client may choose its own ids)."""
         now = time.time()
-        conversation_id = conversation_id or uuid.uuid4().hex
+        owner, question = _utf8(owner), _utf8(question)
+        conversation_id = _utf8(conversation_id or uuid.uuid4().hex)
         turn_id = uuid.uuid4().hex
         kept_history = tuple(
-            {"role": str(m.get("role", "")), "content": str(m.get("content") or "")}
+            {"role": _utf8(str(m.get("role", ""))), "content": _utf8(str(m.get("content") or ""))}
             for m in history
             if isinstance(m, Mapping)
         )
@@ -146,7 +178,7 @@ class ConversationStore:
                     (conversation_id, owner, title, now, now),
                 )
             elif row[0] != owner:
-                raise ConversationError(f"no conversation {conversation_id!r} of this user")
+                raise ConversationNotFoundError(f"no conversation {conversation_id!r} of this user")
             else:
                 db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
             (position,) = db.execute(
@@ -162,9 +194,9 @@ class ConversationStore:
                     position,
                     now,
                     question,
-                    json.dumps(kept_history, ensure_ascii=False),
-                    json.dumps(answer.to_dict(), ensure_ascii=False),
-                    json.dumps(dict(settings or {}), ensure_ascii=False, default=str),
+                    _json(kept_history),
+                    _json(answer.to_dict()),
+                    _json(dict(settings or {})),
                 ),
             )
         return Turn(
@@ -183,6 +215,7 @@ class ConversationStore:
         judgement of the same answer replaces the first."""
         if rating not in (-1, 1):
             raise ConversationError(f"a rating is 1 or -1 (got {rating!r})")
+        owner, turn_id, comment = _utf8(owner), _utf8(turn_id), _utf8(comment)
         with self._lock, self._connect() as db:
             found = db.execute(
                 "SELECT 1 FROM turns JOIN conversations c ON c.id = turns.conversation_id "
@@ -190,7 +223,7 @@ class ConversationStore:
                 (turn_id, owner),
             ).fetchone()
             if found is None:
-                raise ConversationError(f"no answer {turn_id!r} of this user")
+                raise ConversationNotFoundError(f"no answer {turn_id!r} of this user")
             db.execute(
                 "INSERT INTO feedback (turn_id, rating, comment, given) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (turn_id) DO UPDATE SET rating = excluded.rating, comment = excluded.comment, "
@@ -200,6 +233,7 @@ class ConversationStore:
 
     def unrate(self, owner: str, turn_id: str) -> None:
         """Withdraw the owner's judgement of one answer (a thumb clicked off again); none kept is fine."""
+        owner, turn_id = _utf8(owner), _utf8(turn_id)
         with self._lock, self._connect() as db:
             db.execute(
                 "DELETE FROM feedback WHERE turn_id = (SELECT turns.id FROM turns JOIN conversations c "
@@ -209,16 +243,18 @@ class ConversationStore:
 
     def delete(self, owner: str, conversation_id: str) -> None:
         """Forget a conversation, its turns and their feedback."""
+        owner, conversation_id = _utf8(owner), _utf8(conversation_id)
         with self._lock, self._connect() as db:
             gone = db.execute(
                 "DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
             ).rowcount
         if not gone:
-            raise ConversationError(f"no conversation {conversation_id!r} of this user")
+            raise ConversationNotFoundError(f"no conversation {conversation_id!r} of this user")
 
     # --- reading ------------------------------------------------------------------------------------
     def conversations(self, owner: str, limit: int = 100) -> list[ConversationSummary]:
         """The owner's conversations, the most recently continued first."""
+        owner = _utf8(owner)
         with self._connect() as db:
             rows = db.execute(
                 "SELECT c.id, c.title, c.updated, COUNT(t.id) FROM conversations c "
@@ -230,12 +266,13 @@ class ConversationStore:
 
     def turns(self, owner: str, conversation_id: str) -> list[Turn]:
         """The turns of one of the owner's conversations, in order, with their feedback."""
+        owner, conversation_id = _utf8(owner), _utf8(conversation_id)
         with self._connect() as db:
             owned = db.execute(
                 "SELECT 1 FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
             ).fetchone()
             if owned is None:
-                raise ConversationError(f"no conversation {conversation_id!r} of this user")
+                raise ConversationNotFoundError(f"no conversation {conversation_id!r} of this user")
             rows = db.execute(
                 f"{_TURNS} WHERE t.conversation_id = ? ORDER BY t.position", (conversation_id,)
             ).fetchall()

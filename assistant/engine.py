@@ -533,6 +533,12 @@ def _turns(history: History) -> list[tuple[str, str]]:
     return [(role, text[:600]) for role, text in turns if text][-6:]
 
 
+def history_used(history: History) -> list[dict[str, str]]:
+    """The conversation as the engine reads it (the last six turns, cleaned, 600 characters each): what
+    the server stores beside a turn, however long the history a client sent."""
+    return [{"role": role, "content": text} for role, text in _turns(history)]
+
+
 def _max_sources(value: object) -> int | None:
     """`max_sources` as given through the API: None (the setting) or a whole number from 1 to 20."""
     if value is None:

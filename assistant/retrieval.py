@@ -158,17 +158,20 @@ class HybridRetriever(Retriever):
 
     def snapshot(self) -> _Snapshot:
         """The current index: reloaded when ingest committed a newer one (only its new segments are
-        opened), checked against the archive at start-up, rebuilt when missing, damaged or stale."""
+        opened), checked against the archive at start-up, rebuilt when missing, damaged (also when its
+        files were cut short under this process: `LexicalIndex.intact`) or stale."""
         mtime = saved_at(self._index_dir)
         current = self._snapshot
-        if current is not None and current.mtime == mtime:
+        if current is not None and current.mtime == mtime and current.index.intact():
             return current
         with self._lock:
             mtime = saved_at(self._index_dir)
-            if self._snapshot is not None and self._snapshot.mtime == mtime:
-                return self._snapshot
+            current = self._snapshot
+            if current is not None and current.mtime == mtime and current.index.intact():
+                return current
             self.store.check_vector_space(self.embedder.model_id)
-            previous = self._snapshot.index if self._snapshot is not None else None
+            # an index whose files were cut short under it is opened afresh (and rebuilt), never reloaded
+            previous = current.index if current is not None and current.index.intact() else None
             index = LexicalIndex.load(self._index_dir, previous=previous)
             if index is None or previous is None:  # missing, damaged or stale: ingest brings it in line
                 index = current_lexical_index(self.settings, self.store, self._index_dir, index)

@@ -4,6 +4,7 @@ retrieval, generation and the UI. Arguments, then `ASSISTANT_*` environment vari
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
@@ -62,6 +63,19 @@ class Settings(ArchiveSettings):
     ui_max_upload_mb: float = Field(10.0, gt=0)
     ui_max_upload_files: int = Field(20, ge=1)
 
+    # --- the server (see `assistant.serve`) ----------------------------------------------------------------
+    max_body_mb: float = Field(
+        1.0,
+        gt=0,
+        description="Largest request body in MB the server reads (the API's and the page's events; uploads "
+        "have ui_max_upload_mb); a larger one gets 413.",
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses (or networks, or *) of the reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are trusted, comma separated; empty: none (the TCP peer is the client).",
+    )
+
     # --- feeds the server polls (see `assistant.ui_feeds`) -----------------------------------------------
     feeds: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -103,7 +117,22 @@ class Settings(ArchiveSettings):
                 raise ValueError(f"ASSISTANT_FEEDS takes http(s) URLs separated by commas, not {url!r}")
         return value
 
-    @field_validator("ui_auth", "api_keys", "feeds", mode="before")
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    "ASSISTANT_FORWARDED_ALLOW_IPS takes IP addresses or networks (or *) separated by "
+                    f"commas, not {entry!r}"
+                ) from None
+        return value
+
+    @field_validator("ui_auth", "api_keys", "feeds", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_auth(cls, value: object) -> object:
         if isinstance(value, str):

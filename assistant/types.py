@@ -1,8 +1,13 @@
-"""The public results: frozen dataclasses, never bare strings or nested dicts."""
+"""The public results: frozen dataclasses, never bare strings or nested dicts.
+
+`to_dict()` gives the JSON form of each (what the API sends, `ask --json` prints and the conversation
+store keeps); `from_dict()` reads it back, tolerating fields that are missing (older stored turns) or
+unknown (newer ones).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +30,25 @@ class Citation:
     def supporting_text(self) -> str:
         return self.text[self.span[0] : self.span[1]]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, the span as a list, and the `supporting_text` it marks."""
+        return {**asdict(self), "span": list(self.span), "supporting_text": self.supporting_text}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Citation:
+        span = data.get("span") or (0, 0)
+        return cls(
+            n=int(data.get("n", 0)),
+            passage_id=str(data.get("passage_id", "")),
+            article_id=str(data.get("article_id", "")),
+            title=str(data.get("title", "")),
+            published=str(data.get("published", "")),
+            source=str(data.get("source", "")),
+            url=str(data.get("url", "")),
+            text=str(data.get("text", "")),
+            span=(int(span[0]), int(span[1])),
+        )
+
 
 class NoteKind(StrEnum):
     """What a note on an answer records: a stable code to match on (the note's text is for people)."""
@@ -44,6 +68,7 @@ class NoteKind(StrEnum):
     NO_ARTICLES_IN_PERIOD = "no_articles_in_period"  # the archive holds nothing from the period asked about
     DIGEST = "digest"  # the answer is a digest: one quoted line per article
     UNTRANSLATED = "untranslated"  # the translation lost a marker or a number: the answer is in English
+    OTHER = "other"  # a note of an answer stored before notes had kinds, or of a kind this version lacks
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,16 @@ class Note:
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.text}"
+
+    @classmethod
+    def from_dict(cls, data: object) -> Note:
+        """A note as `Answer.to_dict` wrote it (`{"kind", "text"}`), or as plain text (stored before notes
+        had kinds)."""
+        if isinstance(data, dict):
+            kind = str(data.get("kind", ""))
+            known = kind in NoteKind._value2member_map_
+            return cls(NoteKind(kind) if known else NoteKind.OTHER, str(data.get("text", "")))
+        return cls(NoteKind.OTHER, str(data))
 
 
 @dataclass(frozen=True)
@@ -68,6 +103,14 @@ class Timings:
     total: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Timings:
+        counts = ("prompt_tokens", "completion_tokens")
+        known = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in data.items() if k in known}
+        values: dict[str, Any] = {k: int(v) if k in counts else float(v) for k, v in kept.items()}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -95,8 +138,26 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["citations"] = [dict(asdict(c), supporting_text=c.supporting_text) for c in self.citations]
+        data["citations"] = [c.to_dict() for c in self.citations]
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        check = data.get("answer_check")
+        return cls(
+            text=str(data.get("text", "")),
+            citations=tuple(Citation.from_dict(c) for c in data.get("citations", ())),
+            refused=bool(data.get("refused", False)),
+            question=str(data.get("question", "")),
+            standalone_question=str(data.get("standalone_question", "")),
+            backend=str(data.get("backend", "")),
+            notes=tuple(Note.from_dict(n) for n in data.get("notes", ())),
+            retrieved=tuple(str(r) for r in data.get("retrieved", ())),
+            timings=Timings.from_dict(data.get("timings") or {}),
+            answer_check=None if check is None else float(check),
+            english_text=str(data.get("english_text", "")),
+            language=str(data.get("language", "en")),
+        )
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from ingest.embedding import Embedder
+    from ingest.store import PassageStore
 
 __all__ = ["FEED_COLUMNS", "FeedPoller"]
 
@@ -31,9 +32,12 @@ FEED_COLUMNS = ["URL", "Title", "Last sync", "Status", "Articles"]
 class FeedPoller:
     """Follows feeds: lists them, adds and removes them, and polls them in the background."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, store: PassageStore | None = None
+    ) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._store = store  # the server's one store (None: a store of its own per sync)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one sync at a time from this process
@@ -92,7 +96,9 @@ class FeedPoller:
                 urls = self.followed() if urls is None else urls
                 if not urls:
                     return None
-                self.last = sync_sources(urls, self.settings, wait=True, embedder=self._embedder_now())
+                self.last = sync_sources(
+                    urls, self.settings, wait=True, store=self._store, embedder=self._embedder_now()
+                )
                 self.last_error = ""
             except AssistantError as exc:
                 self.last_error = str(exc)

@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import AssistantError
+from .errors import UploadError
+
+__all__ = ["MAX_SAME_NAME", "StoredUpload", "UploadError", "safe_upload_name", "store_upload"]
 
 MAX_SAME_NAME = 1000
-
-
-class UploadError(AssistantError):
-    """An upload could not be stored."""
 
 
 @dataclass(frozen=True)

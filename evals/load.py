@@ -204,8 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    from assistant.app import Application
+    from assistant.serve import serve
     from assistant.settings import Settings
-    from assistant.ui import ChatBackend, build_app, serve
+    from assistant.ui import ChatBackend, build_app
     from ingest import ingest_paths
 
     from .runner import EvalSet
@@ -224,9 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             served.close()
         print(json.dumps(asdict(report), indent=2))
         return 0 if not report.errors and not report.mixed_up else 1
-    backend = ChatBackend(settings)
-    backend.start_loading()
-    backend.assistant()
+    backend = ChatBackend(Application(settings))
+    backend.assistant()  # loaded before the clock starts
     demo = build_app(settings, backend)
     demo.queue(default_concurrency_limit=1, max_size=256)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

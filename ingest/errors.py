@@ -25,6 +25,11 @@ class ArchiveDamagedError(ArchiveUnavailableError):
     """The archive's files exist but are damaged (e.g. an empty or truncated database)."""
 
 
+class ArchiveWriteError(ArchiveUnavailableError):
+    """The archive cannot be written: its disk is full or its files are read-only. What was committed before
+    is kept; the same ingest run again completes the rest."""
+
+
 class EmbedderMismatchError(ArchiveUnavailableError):
     """The archive's vectors come from another embedder than the one configured (or a re-embedding of it
     was interrupted): searching it would compare vectors from two spaces."""

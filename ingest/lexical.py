@@ -16,6 +16,11 @@ first, see `normalise`), `published_ts` (i64, fast: the date filter is a range q
 article's first passage: counting heads counts articles). The committed articles (article_id -> content
 hash, what the retriever serves) are looked up in the index, never loaded whole.
 
+Tantivy maps the segment files into memory: a file cut short in place under a running reader would kill
+the process with SIGBUS at the next search. `LexicalIndex.intact()` notices it (a `stat` of each file it
+opened: the same file, now shorter) so that the reader reopens or rebuilds the index instead; a file
+cut short during a search itself is not caught.
+
 Left out on purpose: positions (no phrase queries), field weights, Tantivy's query language (user text is
 analysed into terms and never parsed, so no input is a syntax error).
 """
@@ -56,6 +61,7 @@ ANALYZER = "news_en_v1"  # the text field's analyzer: a new name when it changes
 UPDATE_HEAP, UPDATE_THREADS = 50_000_000, 1  # the writer of an ingest's few articles
 REBUILD_HEAP, REBUILD_THREADS = 100_000_000, 2  # the writer of a full rebuild
 _COMMIT = "meta.json"  # Tantivy's commit point
+_NOT_MAPPED = (_COMMIT, ".managed.json")  # read whole, never mapped
 _THOUSANDS = re.compile(r"(?<=\d)[,\u00a0\u202f](?=\d{3}(?!\d))")
 _LOAD_TRIES = 3
 _ERRORS = (OSError, ValueError, RuntimeError)
@@ -197,8 +203,21 @@ class LexicalIndex:
         self.directory = directory
         self.saved_at = mtime
         self._index = index
+        self._files = _file_sizes(directory)  # before the searcher opens them: no file is longer than seen
         self._searcher = index.searcher()
         self.committed = CommittedArticles(self)
+
+    def intact(self) -> bool:
+        """False when a file of the index was cut short in place since this index opened it: searching it
+        would touch memory past the file's end (SIGBUS), so the caller must reopen or rebuild the index."""
+        for name, (inode, size) in self._files.items():
+            try:
+                now = os.stat(self.directory / name)
+            except OSError:
+                continue  # removed or replaced by name: the mapping keeps the old file whole
+            if now.st_ino == inode and now.st_size < size:
+                return False
+        return True
 
     def __len__(self) -> int:
         return int(self._searcher.num_docs)
@@ -304,6 +323,20 @@ class LexicalIndex:
         self.search("the said year new", 3, published=(-(2**62), 2**62))
         _ = self.articles, self.sources
         list(self._docs(tantivy.Query.all_query(), 1))
+
+
+def _file_sizes(directory: Path) -> dict[str, tuple[int, int]]:
+    """name -> (inode, size) of the files of the index that Tantivy may map."""
+    sizes: dict[str, tuple[int, int]] = {}
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name in _NOT_MAPPED or entry.name.endswith(".lock"):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False):
+                    stat = entry.stat(follow_symlinks=False)
+                    sizes[entry.name] = (stat.st_ino, stat.st_size)
+    return sizes
 
 
 # --- writing ------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchiveDamagedError, ArchiveUnavailableError, EmbedderMismatchError
+from .errors import ArchiveDamagedError, ArchiveUnavailableError, ArchiveWriteError, EmbedderMismatchError
 from .settings import ArchiveSettings
 
 _PAGE = 2000
@@ -307,6 +307,13 @@ class PassageStore:
                 raise ArchiveUnavailableError(
                     f"{self.location} is unreachable ({what}): {exc}. Is `chroma run` up?"
                 ) from exc
+            cannot = _cannot_write(exc)
+            if cannot:
+                raise ArchiveWriteError(
+                    f"{self.location} cannot be written ({what}): {cannot}. The articles stored before are "
+                    "kept; free some space (or make the folder writable) and run the same ingest again to "
+                    "complete it"
+                ) from exc
             raise
 
     # --- passages -------------------------------------------------------------------------------------------
@@ -586,6 +593,23 @@ def _open_collection(client: Any, name: str, metadata: dict[str, Any] | None) ->
         return client.get_collection(name, embedding_function=None)
     except (NotFoundError, ValueError):
         return client.create_collection(name, embedding_function=None, metadata=metadata, get_or_create=True)
+
+
+def _cannot_write(exc: BaseException) -> str:
+    """What stops Chroma writing, when its error says so (SQLite's codes 13 and 8 in its message; an
+    OSError's errno), else ""."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the folder is read-only"
+    text = str(exc).lower()
+    if "disk is full" in text or "no space left" in text or "(code: 13)" in text:
+        return "the disk is full"
+    if "readonly database" in text or "read-only file system" in text or "(code: 8)" in text:
+        return "the folder is read-only"
+    return ""
 
 
 def _looks_like_connection_error(exc: BaseException) -> bool:

@@ -6,27 +6,24 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
-import uvicorn
 
 from assistant import Assistant
 from assistant.api import ModelQueue, QueueFullError, QueueTimeoutError, create_app, text_chunks
+from assistant.app import Application
 from assistant.conversations import ConversationStore
 from assistant.errors import ConfigError
+from assistant.serve import serve
 from assistant.settings import Settings
-from assistant.ui import ChatBackend, serve
 
-from .conftest import free_port
+from .conftest import KEY, SURGERIES, free_port, is_openai_error, running
 
-SURGERIES = "How many high-tech surgeries a year do the hybrid operating rooms enable?"
 UNANSWERABLE = "What is the boiling point of liquid nitrogen in kelvin?"
-KEY = "sk-test-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -34,40 +31,15 @@ def bot(seeded_dir: Path, embedder) -> Assistant:  # type: ignore[no-untyped-def
     return Assistant.from_settings(Settings(data_dir=seeded_dir, llm_backend="extractive"), embedder=embedder)
 
 
-@contextmanager
-def running(app: Any) -> Iterator[str]:
-    """`app` on a real uvicorn server on a free loopback port; yields the base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def api(bot: Assistant) -> Iterator[str]:
-    with running(create_app(bot.settings, lambda: bot)) as url:
+    with running(create_app(Application(bot.settings, assistant=bot))) as url:
         yield url
 
 
 @pytest.fixture
 def client(api: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{api}/v1", api_key="anything", max_retries=0, timeout=60)
-
-
-def is_openai_error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"} and error["message"]
-    return error  # type: ignore[no-any-return]
 
 
 # --- the openai client ------------------------------------------------------------------------------------
@@ -205,7 +177,7 @@ def test_invalid_json_and_other_routes_get_openai_errors(api: str) -> None:
 
 def test_keys_guard_every_v1_route_and_never_show(bot: Assistant) -> None:
     settings = bot.settings.model_copy(update={"api_keys": Settings(api_keys=f"{KEY},second-key").api_keys})
-    with running(create_app(settings, lambda: bot)) as url:
+    with running(create_app(Application(settings, assistant=bot))) as url:
         wrong = "sk-wrong-key-9876"
         cases = [
             httpx.get(f"{url}/v1/models"),
@@ -235,7 +207,7 @@ def _ask(url: str) -> httpx.Response:
 
 def test_a_full_queue_is_answered_429_and_a_long_wait_503(bot: Assistant) -> None:
     queue = ModelQueue(size=1, timeout=1.5)
-    with running(create_app(bot.settings, lambda: bot, queue)) as url:
+    with running(create_app(Application(bot.settings, assistant=bot, queue=queue))) as url:
         waited: list[httpx.Response] = []
         with queue.turn():  # the model is busy (e.g. answering the chat UI)
             waiter = threading.Thread(target=lambda: waited.append(_ask(url)))
@@ -254,7 +226,7 @@ def test_a_full_queue_is_answered_429_and_a_long_wait_503(bot: Assistant) -> Non
 
 def test_with_no_waiting_room_a_busy_model_answers_429_at_once(bot: Assistant) -> None:
     queue = ModelQueue(size=0, timeout=30)
-    with running(create_app(bot.settings, lambda: bot, queue)) as url:
+    with running(create_app(Application(bot.settings, assistant=bot, queue=queue))) as url:
         with queue.turn():
             sent = time.perf_counter()
             is_openai_error(_ask(url), 429)
@@ -299,14 +271,8 @@ def test_stream_pieces_concatenate_to_the_text(text: str) -> None:
 def test_serve_runs_the_ui_and_the_api_on_one_port(
     bot: Assistant, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def loaded(self: ChatBackend) -> None:
-        self._assistant = bot
-        self._ready.set()
-
-    monkeypatch.setattr(ChatBackend, "start_loading", loaded)
     # the page's answers are stored: in this test's folder, never in the session's shared seeded archive
     store = ConversationStore.in_data_dir(tmp_path)
-    monkeypatch.setattr(ConversationStore, "in_data_dir", classmethod(lambda cls, data_dir: store))
     port = free_port()
     settings = bot.settings.model_copy(
         update={
@@ -315,7 +281,7 @@ def test_serve_runs_the_ui_and_the_api_on_one_port(
             "api_keys": Settings(api_keys=KEY).api_keys,
         }
     )
-    served = serve(settings, block=False)
+    served = serve(settings, block=False, assistant=bot, conversations=store)
     try:
         base = f"http://127.0.0.1:{port}"
         assert served.url == base
@@ -347,7 +313,7 @@ def test_serve_runs_the_ui_and_the_api_on_one_port(
 def test_serve_refuses_the_api_beyond_loopback_without_keys(
     host: str, share: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ChatBackend, "start_loading", lambda self: pytest.fail("nothing may start"))
+    monkeypatch.setattr(Application, "start", lambda self, **kw: pytest.fail("nothing may start"))
     with pytest.raises(ConfigError, match="ASSISTANT_API_KEYS") as refused:
         serve(
             Settings(llm_backend="extractive", ui_host=host, ui_auth="ann:hunter2"), share=share, block=False
@@ -362,7 +328,8 @@ def test_the_api_load_test_counts_answers_mix_ups_and_turned_away_requests(bot: 
     from evals.runner import EvalSet
 
     questions = EvalSet.load(QUESTIONS).questions[:4]
-    with running(create_app(bot.settings, lambda: bot, ModelQueue(size=1, timeout=60))) as url:
+    app = Application(bot.settings, assistant=bot, queue=ModelQueue(size=1, timeout=60))
+    with running(create_app(app)) as url:
         report = run_api_load(f"{url}/v1", users=6, seconds=4, questions=questions, backend="extractive")
     assert report.errors == [] and report.mixed_up == 0
     assert report.served >= 6 and report.turned_away.get(429, 0) >= 1

@@ -13,10 +13,11 @@ import pytest
 
 from assistant import Assistant
 from assistant.api import api_owner, create_app
+from assistant.app import Application
 from assistant.conversations import ConversationError, ConversationStore
 from assistant.settings import Settings
 
-from .test_api import KEY, SURGERIES, is_openai_error, running
+from .conftest import KEY, SURGERIES, is_openai_error, running
 
 OTHER_KEY = "sk-test-fedcba9876543210"
 FOLLOW_UP = "Who outlined plans for a Regional Pharmaceutical Center?"
@@ -34,7 +35,7 @@ def store(tmp_path: Path) -> ConversationStore:
 
 @pytest.fixture
 def api(bot: Assistant, store: ConversationStore) -> Iterator[str]:
-    with running(create_app(bot.settings, lambda: bot, store=store)) as url:
+    with running(create_app(Application(bot.settings, assistant=bot, conversations=store))) as url:
         yield url
 
 
@@ -42,7 +43,7 @@ def api(bot: Assistant, store: ConversationStore) -> Iterator[str]:
 def keyed(bot: Assistant, store: ConversationStore) -> Iterator[tuple[str, Settings]]:
     keys = Settings(api_keys=f"{KEY},{OTHER_KEY}").api_keys
     settings = bot.settings.model_copy(update={"api_keys": keys})
-    with running(create_app(settings, lambda: bot, store=store)) as url:
+    with running(create_app(Application(settings, assistant=bot, conversations=store))) as url:
         yield url, settings
 
 
@@ -208,7 +209,7 @@ def test_feedback_needs_a_key(keyed: tuple[str, Settings], store: ConversationSt
 
 def test_the_default_store_is_the_data_dirs(bot: Assistant, tmp_path: Path) -> None:
     settings = bot.settings.model_copy(update={"data_dir": tmp_path / "data"})
-    with running(create_app(settings, lambda: bot)) as url:
+    with running(create_app(Application(settings, assistant=bot))) as url:
         assert not (tmp_path / "data").exists()  # opened when first needed
         client(url).chat.completions.create(
             model="news-assistant", messages=[{"role": "user", "content": SURGERIES}], user="kept"

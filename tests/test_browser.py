@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.app import Application
 from assistant.ui import ChatBackend, build_app
 
 from .conftest import free_port
@@ -46,7 +47,9 @@ def app_url(local_assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     settings = local_assistant.settings.model_copy(update={"ui_port": port})
     # the answers are stored as conversations: beside the test, not in the shared seeded data dir
     store = ConversationStore(tmp_path_factory.mktemp("conversations") / "conversations.sqlite3")
-    demo = build_app(settings, ChatBackend(settings, local_assistant, store=store))
+    demo = build_app(
+        settings, ChatBackend(Application(settings, assistant=local_assistant, conversations=store))
+    )
     demo.queue(default_concurrency_limit=1)
     demo.launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, footer_links=[]
@@ -197,7 +200,7 @@ def hostile_app(tmp_path_factory: pytest.TempPathFactory, embedder, tripwire) ->
     settings = Settings(data_dir=folder / "data", llm_backend="extractive", ui_port=port)
     assert ingest_paths([folder / "articles.jsonl"], settings, embedder=embedder).new == 1
     bot = Assistant.from_settings(settings, embedder=embedder)
-    demo = build_app(settings, ChatBackend(settings, bot))
+    demo = build_app(settings, ChatBackend(Application(settings, assistant=bot)))
     demo.queue(default_concurrency_limit=1)
     demo.launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, footer_links=[]
@@ -260,7 +263,9 @@ def conversations_app(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory
     shutil.copytree(seeded_dir, data_dir)
     port = free_port()
     settings = Settings(data_dir=data_dir, llm_backend="extractive", ui_port=port)
-    backend = ChatBackend(settings, Assistant.from_settings(settings, embedder=embedder))
+    backend = ChatBackend(
+        Application(settings, assistant=Assistant.from_settings(settings, embedder=embedder))
+    )
     demo = build_app(settings, backend)
     demo.queue(default_concurrency_limit=1)
     demo.launch(

@@ -127,11 +127,11 @@ def test_dates_and_datetimes_are_accepted_and_a_date_end_includes_its_day(seeded
 
 
 def test_ui_one_day_range_includes_the_day(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from assistant.app import Application
     from assistant.ui import ChatBackend
 
     settings = Settings(data_dir=seeded_dir, llm_backend="extractive")
-    backend = ChatBackend(settings, _bot(seeded_dir, embedder))
-    backend._ready.set()
+    backend = ChatBackend(Application(settings, assistant=_bot(seeded_dir, embedder)))
     day = datetime(2026, 1, 1)  # what Gradio's date-only picker gives for both ends
     *_, (display, _, _, _) = backend.respond(
         "How many jobs will the biopharma plant create?", [], [], 5, day, day

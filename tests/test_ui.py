@@ -13,9 +13,11 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from assistant.app import Application
+from assistant.serve import serve
 from assistant.settings import Settings
 from assistant.types import Answer, Citation
-from assistant.ui import ChatBackend, build_app, escape, markdown_text, safe_upload_name, serve, to_messages
+from assistant.ui import ChatBackend, build_app, escape, markdown_text, safe_upload_name, to_messages
 
 from .conftest import free_port
 
@@ -112,21 +114,14 @@ def _upload(tmp_path: Path, name: str, content: bytes) -> SimpleNamespace:
 
 def test_uploads_are_checked_stored_in_the_data_dir_and_ingested(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=tmp_path / "data", ui_max_upload_mb=0.01, ui_max_upload_files=5)
-    backend = ChatBackend(settings)
+    backend = ChatBackend(Application(settings, embedder=embedder))  # the session's embedder, not a second
     good = _upload(
         tmp_path, "../../evil/story.md", b"# A new bridge\n\nThe bridge opened on Monday in Astana.\n"
     )
     wrong_type = _upload(tmp_path, "run.sh", b"rm -rf /")
     huge = _upload(tmp_path, "big.txt", b"word " * 10_000)
     binary = _upload(tmp_path, "pic.txt", b"\x89PNG\x00\x00" * 10)
-    from ingest import embedding
-
-    original = embedding.build_embedder
-    embedding.build_embedder = lambda s: embedder  # the session's embedder, not a second copy
-    try:
-        message = backend.add_files([good, wrong_type, huge, binary])
-    finally:
-        embedding.build_embedder = original
+    message = backend.add_files([good, wrong_type, huge, binary])
     assert "run.sh" in message and "only" in message
     assert "big.txt" in message and "limit" in message
     assert "pic.txt" in message
@@ -154,7 +149,7 @@ def extractive_app(seeded_dir: Path, embedder, tmp_path_factory: pytest.TempPath
     bot = Assistant.from_settings(settings, embedder=embedder)
     # the answers are stored as conversations: beside the test, not in the shared seeded data dir
     store = ConversationStore(tmp_path_factory.mktemp("conversations") / "conversations.sqlite3")
-    demo = _serve(settings, ChatBackend(settings, bot, store=store))
+    demo = _serve(settings, ChatBackend(Application(settings, assistant=bot, conversations=store)))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -219,7 +214,9 @@ def test_login_protects_every_route(tmp_path: Path, seeded_dir: Path) -> None:
     settings = Settings(
         data_dir=seeded_dir, llm_backend="extractive", ui_port=port, ui_auth="ann:s3cret,bob:pw"
     )
-    demo = _serve(settings, ChatBackend(settings, SimpleNamespace(backend="extractive")))  # type: ignore[arg-type]
+    demo = _serve(
+        settings, ChatBackend(Application(settings, assistant=SimpleNamespace(backend="extractive")))
+    )  # type: ignore[arg-type]
     try:
         base = f"http://127.0.0.1:{port}"
         for route in ("/config", "/gradio_api/info", "/gradio_api/upload", "/gradio_api/queue/join"):
@@ -247,11 +244,15 @@ def test_serving_wide_without_login_warns(
         self.started = True
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
-    monkeypatch.setattr(ChatBackend, "start_loading", lambda self: None)
-    serve(Settings(llm_backend="extractive", ui_host="0.0.0.0", api_enabled=False), block=False)
+    loaded = SimpleNamespace(backend="extractive")  # nothing loads
+    serve(
+        Settings(llm_backend="extractive", ui_host="0.0.0.0", api_enabled=False),
+        block=False,
+        assistant=loaded,
+    )
     assert "WITHOUT a login" in capsys.readouterr().err
     assert launched["host"] == "0.0.0.0"
-    serve(Settings(llm_backend="extractive"), block=False)
+    serve(Settings(llm_backend="extractive"), block=False, assistant=loaded)
     assert "WITHOUT" not in capsys.readouterr().err and launched["host"] == "127.0.0.1"
 
 
@@ -276,11 +277,13 @@ def test_bounded_load_serves_every_user_their_own_answers(extractive_app: str) -
 
 
 def test_the_model_sees_only_the_conversation_on_the_page(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    from .conftest import ScriptedChat, make_bot
+    from assistant import Assistant
+
+    from .conftest import ScriptedChat
 
     chat = ScriptedChat("Hybrid operating rooms enable more than 350 high-tech surgeries a year [1].")
-    bot = make_bot(seeded_dir, embedder, chat)
-    backend = ChatBackend(bot.settings, bot)
+    bot = Assistant.from_settings(Settings(data_dir=seeded_dir), embedder=embedder, chat_model=chat)
+    backend = ChatBackend(Application(bot.settings, assistant=bot))
     stale = [
         {"role": "user", "content": "Who is Suindikov?"},
         {"role": "assistant", "content": "A prosecutor."},
@@ -316,7 +319,7 @@ def test_the_status_reads_the_ledger_only_after_ingest_saved_a_new_index(
     reads: list[int] = []
     articles = PassageStore.articles
     monkeypatch.setattr(PassageStore, "articles", lambda self: reads.append(1) or articles(self))
-    backend = ChatBackend(settings, SimpleNamespace(backend="extractive"))  # type: ignore[arg-type]
+    backend = ChatBackend(Application(settings, assistant=SimpleNamespace(backend="extractive")))  # type: ignore[arg-type]
     assert "10 articles" in backend.status() and "10 articles" in backend.status()
     assert len(reads) == 1
     stamp = index_dir(settings) / "meta.json"  # Tantivy's commit point: what `saved_at` reads

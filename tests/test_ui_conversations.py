@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from assistant.app import Application
 from assistant.settings import Settings
 from assistant.ui import ChatBackend, Session, build_app, escape, new_session, owner_of
 
@@ -31,7 +32,7 @@ def backend(data_dir: Path, embedder) -> ChatBackend:  # type: ignore[no-untyped
     from assistant import Assistant
 
     settings = Settings(data_dir=data_dir, llm_backend="extractive")
-    return ChatBackend(settings, Assistant.from_settings(settings, embedder=embedder))
+    return ChatBackend(Application(settings, assistant=Assistant.from_settings(settings, embedder=embedder)))
 
 
 def ask(

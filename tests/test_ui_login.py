@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
+from assistant.serve import serve
 from assistant.settings import Settings
-from assistant.ui import ChatBackend, serve
 from assistant.ui_login import LoginAttempts
 
 from .conftest import free_port
@@ -70,7 +71,6 @@ def test_memory_stays_bounded_with_many_clients() -> None:
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The real `serve()` with a login, on a free loopback port (the model is never loaded)."""
-    monkeypatch.setattr(ChatBackend, "start_loading", lambda self: None)
     port = free_port()
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -80,7 +80,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         ui_login_free_attempts=4,  # the settings reach the throttle (its own default is 5)
         ui_login_max_pause=30,
     )
-    demo = serve(settings, block=False)
+    demo = serve(settings, block=False, assistant=SimpleNamespace(backend="extractive"))
     yield f"http://127.0.0.1:{port}"
     demo.close()
 

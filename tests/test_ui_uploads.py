@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from assistant.app import Application
 from assistant.settings import Settings
 from assistant.ui import ChatBackend
 from assistant.ui_uploads import UploadError, store_upload
@@ -26,11 +27,9 @@ def _article(title: str, sentence: str) -> bytes:
 
 
 @pytest.fixture
-def backend(tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> ChatBackend:  # type: ignore[no-untyped-def]
-    from ingest import embedding
-
-    monkeypatch.setattr(embedding, "build_embedder", lambda s: embedder)  # the session's embedder
-    return ChatBackend(Settings(data_dir=tmp_path / "data", llm_backend="extractive"))
+def backend(tmp_path: Path, embedder) -> ChatBackend:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="extractive")
+    return ChatBackend(Application(settings, embedder=embedder))  # the session's embedder
 
 
 def _stored(backend: ChatBackend) -> dict[str, bytes]:
