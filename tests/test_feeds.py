@@ -36,13 +36,17 @@ DAY = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def site() -> Iterator[Site]:
+def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """The feed server on 127.0.0.1, which the fetcher is allowed to read (also from the command line)."""
+    monkeypatch.setenv("ASSISTANT_FETCH_ALLOW", "127.0.0.1")
     yield from serve(free_port())
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> ArchiveSettings:
-    return ArchiveSettings(data_dir=tmp_path / "data", feed_timeout=2.0, feed_retries=0)
+    return ArchiveSettings(
+        data_dir=tmp_path / "data", feed_timeout=2.0, feed_retries=0, fetch_allow="127.0.0.1"
+    )
 
 
 def publish(site: Site, name: str, count: int, *, kind: str = "rss", seed: int = 0, first: int = 1) -> str:

@@ -20,7 +20,9 @@ from .test_feeds import DAY
 
 
 @pytest.fixture
-def site() -> Iterator[Site]:
+def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """The feed server on 127.0.0.1, which the fetcher is allowed to read."""
+    monkeypatch.setenv("ASSISTANT_FETCH_ALLOW", "127.0.0.1")
     yield from serve(free_port())
 
 

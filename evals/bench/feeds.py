@@ -57,6 +57,7 @@ def feeds_section(
             embedder, load_s = load_embedder(base)
         server = serve(_free_port())
         site = next(server)
+        base = base.model_copy(update={"fetch_allow": (*base.fetch_allow, site.host)})  # its own server
         try:
             say(f"feeds: publishing {feeds} feeds of {items} items")
             listed = {n: [_item(site, n, i, seed) for i in range(items)] for n in range(feeds)}
