@@ -327,6 +327,7 @@ def _citation(c: Citation) -> dict[str, Any]:
         "url": c.url,
         "published": c.published,
         "source": c.source,
+        "also_in": list(c.also_in),
         "text": c.text,
         "span": list(c.span),
         "supporting_text": c.supporting_text,

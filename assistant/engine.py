@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import TYPE_CHECKING, Any
 
+from ingest.articles import also_in_labels
 from ingest.embedding import Embedder, build_embedder
 from ingest.passages import count_tokens
 from ingest.store import PassageStore
@@ -353,6 +354,7 @@ class Assistant:
                 url=str(c.passage.metadata.get("url", "")),
                 text=c.passage.text,
                 span=c.span,
+                also_in=also_in_labels(c.passage.metadata),
             )
             for c in grounded.citations
         )

@@ -19,6 +19,7 @@ class Citation:
     url: str
     text: str
     span: tuple[int, int]  # character offsets of the supporting sentence in `text`
+    also_in: tuple[str, ...] = ()  # the other sources of the same article (stored once): "also in ..."
 
     @property
     def supporting_text(self) -> str:

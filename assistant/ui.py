@@ -108,6 +108,8 @@ def format_source(c: Any) -> tuple[str, str]:
     text = c.text
     body = escape(text[:start]) + "<mark>" + escape(text[start:end]) + "</mark>" + escape(text[end:])
     meta = f"{_date(c.published)} · {c.source or 'unknown source'}"
+    if getattr(c, "also_in", ()):
+        meta += f" · also in {', '.join(c.also_in)}"
     link = (
         f' · <a href="{html.escape(c.url, quote=True)}" target="_blank" rel="noopener noreferrer">link</a>'
         if c.url.lower().startswith(("http://", "https://"))
@@ -131,6 +133,7 @@ def stored_answer(data: dict[str, Any]) -> Answer:
             url=str(c.get("url", "")),
             text=str(c.get("text", "")),
             span=(int(c.get("span", (0, 0))[0]), int(c.get("span", (0, 0))[1])),
+            also_in=tuple(str(name) for name in c.get("also_in", ())),
         )
         for c in data.get("citations", ())
     )

@@ -188,7 +188,9 @@ def _print_ingest(report: IngestReport) -> None:
     for name, reason in report.failed:
         print(f"failed: {name}: {reason}", file=sys.stderr)
     for origin, twin in report.duplicates:
-        print(f"skipped duplicate: {origin} (same text as {twin})", file=sys.stderr)
+        print(
+            f"skipped duplicate: {origin} (the same article as {twin}; recorded beside it)", file=sys.stderr
+        )
     print(report.summary(), flush=True)
 
 

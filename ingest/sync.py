@@ -208,7 +208,9 @@ def sync_sources(
             report.failed.append((outcome.url, outcome.error))
         report.failed.extend(outcome.items_failed)
     leaving = _leaving(outcomes, stored) if prune else {}
-    forget = {stored[url][key].article_id for url, keys in leaving.items() for key in keys}
+    forget = {
+        (stored[url][key].article_id, item_origin(url, key)) for url, keys in leaving.items() for key in keys
+    }
     read = [ReadArticle(article, article.origin) for o in outcomes for article, _, _ in o.read]
     for o in outcomes:
         if o.status == "fetched" and on_progress is not None:
@@ -217,7 +219,7 @@ def sync_sources(
         store_articles(
             read, settings, forget=forget, report=report, progress=progress, store=store, embedder=embedder
         )
-        _remember(state, outcomes, leaving, {origin for origin, _ in report.failed})
+        _remember(state, outcomes, leaving, report)
     report.seconds = time.perf_counter() - started
     return SyncReport(report, outcomes, report.seconds, settings.feed_budget)
 
@@ -423,11 +425,12 @@ def _leaving(outcomes: list[SourceOutcome], stored: dict[str, dict[str, ItemReco
 
 
 def _remember(
-    state: FeedState, outcomes: list[SourceOutcome], leaving: dict[str, set[str]], failed: set[str]
+    state: FeedState, outcomes: list[SourceOutcome], leaving: dict[str, set[str]], report: IngestReport
 ) -> None:
-    """Record what was stored: the items committed (or skipped as copies) with their fingerprints, the
-    validators of sources whose every item went in, the failures, the items pruned. A skipped source is
-    left as it was."""
+    """Record what was stored: the items committed (a copy under the id of the article that holds it)
+    with their fingerprints, the validators of sources whose every item went in, the failures, the items
+    pruned. A skipped source is left as it was."""
+    failed = {origin for origin, _ in report.failed}
     when = _now()
     state.record_not_modified([o.url for o in outcomes if o.status == "not modified"], when)
     for o in outcomes:
@@ -435,7 +438,7 @@ def _remember(
             state.record_failure(o.url, o.error, when)
         elif o.status == "fetched":
             kept = [
-                ItemRecord(key, article.article_id, fingerprint, True)
+                ItemRecord(key, report.held_by.get(article.origin, article.article_id), fingerprint, True)
                 for article, key, fingerprint in o.read
                 if article.origin not in failed
             ]
