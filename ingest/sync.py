@@ -105,6 +105,7 @@ class SyncReport:
     sources: list[SourceOutcome]
     seconds: float = 0.0
     budget: float = 0.0  # the seconds the fetching was allowed
+    fetch_seconds: float = 0.0  # of `seconds`, the fetching (before the archive's side)
 
     @property
     def ok(self) -> bool:
@@ -197,6 +198,7 @@ def sync_sources(
     sync = _Sync(web, lane, time.monotonic() + settings.feed_budget, settings.feed_max_items, on_progress)
     try:
         outcomes = _fetch_all(sync, urls, known, stored, settings.feed_concurrency, progress)
+        fetched_at = time.perf_counter()
     finally:
         if pool is None:
             lane.close()
@@ -221,7 +223,7 @@ def sync_sources(
         )
         _remember(state, outcomes, leaving, report)
     report.seconds = time.perf_counter() - started
-    return SyncReport(report, outcomes, report.seconds, settings.feed_budget)
+    return SyncReport(report, outcomes, report.seconds, settings.feed_budget, fetched_at - started)
 
 
 def watch(
