@@ -153,7 +153,8 @@ def render(answer: Answer) -> str:
         lines.append("Sources:")
     for c in answer.citations:
         date = c.published[:16].replace("T", " ") or "undated"
-        lines.append(f"[{c.n}] {c.title} ({date}, {c.source})")
+        also = f"; also in {', '.join(c.also_in)}" if c.also_in else ""
+        lines.append(f"[{c.n}] {c.title} ({date}, {c.source}{also})")
         lines.append(f"    {c.supporting_text}")
         if c.url:
             lines.append(f"    {c.url}")

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ingest.articles import also_in_labels
+
 from .dates import DateRange
 from .generation import Usage
 from .generators import Evidence, Generator
@@ -131,6 +133,7 @@ class Turn:
                 url=str(c.passage.metadata.get("url", "")),
                 text=c.passage.text,
                 span=c.span,
+                also_in=also_in_labels(c.passage.metadata),
             )
             for c in self.grounded.citations
         )

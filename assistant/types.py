@@ -25,6 +25,7 @@ class Citation:
     url: str
     text: str
     span: tuple[int, int]  # character offsets of the supporting sentence in `text`
+    also_in: tuple[str, ...] = ()  # the other sources of the same article (stored once): "also in ..."
 
     @property
     def supporting_text(self) -> str:
@@ -47,6 +48,7 @@ class Citation:
             url=str(data.get("url", "")),
             text=str(data.get("text", "")),
             span=(int(span[0]), int(span[1])),
+            also_in=tuple(str(label) for label in data.get("also_in", ())),
         )
 
 

@@ -88,6 +88,7 @@ def _feeds(settings: Settings, backend: ChatBackend, table: Any) -> None:
         )
         feed_table = gr.Dataframe(
             value=backend.feeds.rows,
+            every=2.0,  # each feed's job status (queued, fetching n/m, done, failed: why)
             headers=FEED_COLUMNS,
             datatype=["str", "str", "str", "str", "number"],
             interactive=False,
@@ -111,8 +112,8 @@ def _feeds(settings: Settings, backend: ChatBackend, table: Any) -> None:
         add_feed,
         [feed_url],
         [feed_result, feed_table, table],
-        concurrency_limit=1,
-        concurrency_id="ingest",
+        concurrency_limit=4,  # each feed is its own job: adds never wait for uploads
+        concurrency_id="feeds",
         api_name="add_feed",
     )
     unfollow.click(remove_feed, [feed_url], [feed_result, feed_table], api_name="remove_feed")

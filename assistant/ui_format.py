@@ -62,6 +62,8 @@ def format_source(c: Citation) -> tuple[str, str]:
     text = c.text
     body = escape(text[:start]) + "<mark>" + escape(text[start:end]) + "</mark>" + escape(text[end:])
     meta = f"{short_date(c.published)} · {c.source or 'unknown source'}"
+    if c.also_in:
+        meta += f" · also in {', '.join(c.also_in)}"
     link = (
         f' · <a href="{html.escape(c.url, quote=True)}" target="_blank" rel="noopener noreferrer">link</a>'
         if c.url.lower().startswith(("http://", "https://"))

@@ -31,9 +31,18 @@ page cannot be fetched; source = the feed's title) or an article page. A feed it
 (else its link). Feeds are fetched conditionally (ETag / Last-Modified): an unchanged feed costs one
 request answered 304, and unchanged items are not fetched again. Items that leave a feed stay in the
 archive; --prune forgets them (only those of the feeds given). A feed or page that fails is reported
-with the reason and the others go on. Limits: ASSISTANT_FEED_TIMEOUT (20 s), ASSISTANT_FEED_MAX_MB (5),
-ASSISTANT_FEED_MAX_ITEMS (100), ASSISTANT_FEED_CONCURRENCY (4), ASSISTANT_FEED_RETRIES (2),
-ASSISTANT_FEED_USER_AGENT; XML declaring entities (billion laughs, external entities) is refused.
+with the reason and the others go on. Item pages are fetched in parallel (ASSISTANT_FETCH_CONCURRENCY,
+8, over all servers; ASSISTANT_FETCH_PER_HOST, 2, per server). Limits: ASSISTANT_FEED_TIMEOUT (20 s for
+a whole response, however slowly it comes), ASSISTANT_FEED_BUDGET (300 s for a whole sync: the rest is
+skipped and fetched next time), ASSISTANT_FEED_MAX_MB (5), ASSISTANT_FEED_MAX_ITEMS (100),
+ASSISTANT_FEED_CONCURRENCY (4 sources at once), ASSISTANT_FEED_RETRIES (2), ASSISTANT_FEED_USER_AGENT;
+XML declaring entities (billion laughs, external entities) is refused.
+
+Addresses: loopback, private, link-local, multicast, reserved and unspecified addresses (any spelling,
+IPv4 or IPv6, the URL given, every redirect and every item link) are refused, checked on the address
+connected to, unless ASSISTANT_FETCH_ALLOW / --fetch-allow allows them (hosts, IPs or CIDR networks).
+The same article arriving by two feeds, a feed and a file, or two URLs is stored once, its other
+sources recorded beside it.
 
 Exit status: 0 all good, 1 some files, records, feeds or items failed, 2 nothing ran.
 
@@ -94,11 +103,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="keep polling the feeds every SECONDS (files are read once); Ctrl-C stops",
     )
-    web.add_argument("--feed-timeout", type=float, metavar="S", help="seconds per response (default 20)")
+    web.add_argument(
+        "--fetch-allow",
+        metavar="LIST",
+        help="internal hosts, IPs or CIDR networks that may be fetched, comma separated, e.g. 127.0.0.1 or "
+        "10.0.0.0/8 (ASSISTANT_FETCH_ALLOW; loopback, private, link-local ... are refused otherwise)",
+    )
+    web.add_argument(
+        "--feed-timeout", type=float, metavar="S", help="seconds per response, all in (default 20)"
+    )
+    web.add_argument("--feed-budget", type=float, metavar="S", help="seconds per sync, all in (default 300)")
     web.add_argument("--feed-max-mb", type=float, metavar="MB", help="largest response (default 5)")
     web.add_argument("--feed-max-items", type=int, metavar="N", help="most items per feed (default 100)")
     web.add_argument("--feed-concurrency", type=int, metavar="N", help="feeds fetched at once (default 4)")
     web.add_argument("--feed-retries", type=int, metavar="N", help="retries of failed requests (default 2)")
+    web.add_argument(
+        "--fetch-concurrency", type=int, metavar="N", help="requests at once, all servers (default 8)"
+    )
+    web.add_argument(
+        "--fetch-per-host", type=int, metavar="N", help="requests at once per server (default 2)"
+    )
     add_archive_flags(parser)
     return parser
 
@@ -177,7 +201,9 @@ def _print_ingest(report: IngestReport) -> None:
     for name, reason in report.failed:
         print(f"failed: {name}: {reason}", file=sys.stderr)
     for origin, twin in report.duplicates:
-        print(f"skipped duplicate: {origin} (same text as {twin})", file=sys.stderr)
+        print(
+            f"skipped duplicate: {origin} (the same article as {twin}; recorded beside it)", file=sys.stderr
+        )
     print(report.summary(), flush=True)
 
 
@@ -185,6 +211,8 @@ def _print_sync(report: SyncReport) -> None:
     for source in report.sources:
         for origin, why in source.fallbacks:
             print(f"used the feed's text: {origin}: {why}", file=sys.stderr)
+        for origin in source.items_skipped if source.status != "skipped" else [source.url]:
+            print(f"skipped (the sync's time budget ran out; next poll): {origin}", file=sys.stderr)
     _print_ingest(report.ingest)
     print(report.summary().split("\n", 1)[0], flush=True)
 

@@ -65,6 +65,11 @@ class FetchError(AssistantError):
         self.reason = reason
 
 
+class AddressNotAllowedError(FetchError):
+    """The URL (or a redirect, or a feed item's link) leads to an internal address (loopback, private,
+    link-local, ...) that ASSISTANT_FETCH_ALLOW does not allow."""
+
+
 class FetchTimeoutError(FetchError):
     """The server did not answer, or sent its response too slowly, within the time allowed."""
 

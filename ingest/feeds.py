@@ -12,7 +12,8 @@
   whether the item changed since the last fetch.
 - An item's article: the text extracted from its page (trafilatura, as for `.html` files), else the
   item's own content or summary; title, date and URL from the item, else from the page; source: the
-  feed's title (else the feed's host).
+  feed's title (else the feed's host). Its GUID and the page's canonical URL (the address it declares,
+  else where the redirects ended) go with it, so ingest can tell the same article in two feeds.
 
 Left out on purpose: enclosures (podcasts), comments feeds, JSON Feed, and following a page's
 `<link rel="alternate">` to its feed (give the feed's URL).
@@ -54,6 +55,7 @@ class Entry:
     """One item of a feed, as the feed describes it."""
 
     key: str  # GUID / Atom id, else the link, else a hash of title and date
+    guid: str  # the GUID / Atom id alone ("" when the item has none)
     link: str
     title: str
     published: str | None  # ISO 8601, UTC
@@ -153,13 +155,14 @@ def _entry(raw: Any) -> Entry:
     published = datetime(*stamp[:6]).isoformat() if stamp else None
     contents = raw.get("content") or []
     content_html = str(contents[0].get("value", "") if contents else "") or str(raw.get("summary", "") or "")
-    key = str(raw.get("id", "") or "").strip() or link
+    guid = str(raw.get("id", "") or "").strip()
+    key = guid or link
     if not key:
         key = "sha1:" + _sha1(title, published or "", content_html)[:16]
     fingerprint = _sha1(
         key, link, title, str(raw.get("updated", "")), str(raw.get("published", "")), content_html
     )
-    return Entry(key, link, title, published, content_html, fingerprint)
+    return Entry(key, guid, link, title, published, content_html, fingerprint)
 
 
 def _sha1(*parts: str) -> str:
@@ -184,7 +187,8 @@ def html_text(fragment: str) -> str:
 
 
 def page_article(html: str, origin: str, url: str) -> Article:
-    """The article of a page fetched from `url` (`ReadError` when it holds none)."""
+    """The article of a page fetched from `url` (the address it ended at, after redirects; `ReadError`
+    when it holds none). Its canonical URL is the one the page declares, else `url`."""
     article = read_html(html, origin)
     return Article(
         title=article.title,
@@ -194,6 +198,7 @@ def page_article(html: str, origin: str, url: str) -> Article:
         source=article.source or (urlsplit(url).hostname or ""),
         url=article.url or url,
         extra=article.extra,
+        canonical_url=article.url or url,
     )
 
 
@@ -211,4 +216,6 @@ def item_article(feed_url: str, feed: Feed, entry: Entry, page: Article | None) 
         source=feed.title,
         url=entry.link or (page.url if page is not None else ""),
         extra={"feed": feed_url},
+        guid=entry.guid,
+        canonical_url=page.canonical_url if page is not None else "",
     )

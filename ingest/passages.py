@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .articles import Article
+from .articles import Article, encode_holders
 
 
 def _tiktoken_cache() -> None:
@@ -85,6 +85,8 @@ class Passage:
             "end_char": self.end,
             # what a reader found beyond the fields above (views, image credit, an unparsed date)
             **{f"extra_{key}": value for key, value in a.extra.items()},
+            # the other places the same article came from (a second feed, a file): "also in ..."
+            **({"also_in": encode_holders(a.also_in)} if a.also_in else {}),
         }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,7 +36,7 @@ from .lexical import (
     update_lexical_index,
 )
 from .passages import Passage, PassageSplitter, Split, published_ts
-from .plan import Plan, ReadArticle, make_plan, pruned
+from .plan import Leaving, Plan, ReadArticle, make_plan, pruned
 from .readers import FoundFile, printable, read_file, scan_paths
 from .settings import ArchiveSettings
 from .store import ArticleRecord, PassageStore
@@ -56,6 +56,7 @@ class IngestReport:
     unchanged: int = 0
     pruned: int = 0
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (origin, origin it duplicates)
+    held_by: dict[str, str] = field(default_factory=dict)  # origin of a copy -> id of the article kept
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file or record, reason)
     passages_written: int = 0
     seconds: float = 0.0
@@ -148,7 +149,7 @@ def ingest_paths(
             raise IngestError(str(exc)) from exc
         read, read_whole = _read_all(files, settings, report, progress)
         ledger = store.articles() if prune else _ledger_of(store, read)  # pruning looks at every entry
-        gone: set[str] = set()
+        gone: Leaving = set()
         if prune:
             seen = {r.article.article_id for r in read} | {r.legacy_id for r in read}
             gone = pruned(ledger, files, read_whole, [Path(p) for p in paths], seen)
@@ -163,51 +164,53 @@ def store_articles(
     read: Sequence[ReadArticle],
     settings: ArchiveSettings,
     *,
-    forget: set[str] | frozenset[str] = frozenset(),
+    forget: Collection[tuple[str, str]] = frozenset(),
     report: IngestReport | None = None,
     progress: bool = False,
     store: PassageStore | None = None,
     embedder: Embedder | None = None,
 ) -> IngestReport:
-    """Plan, embed and commit articles read elsewhere (feeds and pages: `ingest.sync`), then forget the
-    ledger ids in `forget` (pruned items), as `ingest_paths` does for files. The caller holds the ingest
-    lock. Nothing is opened when there is nothing to do."""
+    """Plan, embed and commit articles read elsewhere (feeds and pages: `ingest.sync`), then let go of the
+    (ledger id, origin) pairs in `forget` (pruned items), as `ingest_paths` does for files. The caller
+    holds the ingest lock. Nothing is opened when there is nothing to do."""
     report = report if report is not None else IngestReport()
     if not read and not forget:
         return report
     store = store or PassageStore(settings)
     ledger = store.articles() if forget else _ledger_of(store, read)
-    _store(read, ledger, set(forget) & set(ledger), settings, store, embedder, report, progress)
+    _store(read, ledger, {p for p in forget if p[0] in ledger}, settings, store, embedder, report, progress)
     return report
 
 
 def _ledger_of(store: PassageStore, read: Sequence[ReadArticle]) -> dict[str, ArticleRecord]:
-    """The ledger entries of the articles read (by id, legacy id and content hash): the cost of the
-    change, not of the archive."""
+    """The ledger entries of the articles read (by id, legacy id, content hash and copy key): the cost
+    of the change, not of the archive."""
     return store.articles_matching(
         [x for r in read for x in (r.article.article_id, r.legacy_id)],
         [r.article.content_hash for r in read],
+        [key for r in read for key in r.article.copy_keys().values()],
     )
 
 
 def _store(
     read: Sequence[ReadArticle],
     ledger: dict[str, ArticleRecord],
-    gone: set[str],
+    gone: Leaving,
     settings: ArchiveSettings,
     store: PassageStore,
     embedder: Embedder | None,
     report: IngestReport,
     progress: bool,
 ) -> None:
-    """Plan against `ledger`, embed and commit what is new or changed, forget what it replaces and `gone`,
-    and bring the lexical index along (the one path of files, feeds and pages)."""
+    """Plan against `ledger`, embed and commit what is new or changed, record copies beside their
+    articles, forget what nothing holds any more (what it replaces, what `gone` lets go of), and bring
+    the lexical index along (the one path of files, feeds and pages)."""
     with tqdm(desc="splitting", unit="article", disable=not progress, leave=False) as bar:
         plan = make_plan(list(read), ledger, gone, _splitter(settings, bar))
     _count(plan, report)
     lexical = index_dir(settings)
     repair = pending(lexical)  # an earlier run changed the archive and died before saving the index
-    changes = bool(plan.write or plan.retire or gone)
+    changes = bool(plan.write or plan.retire or plan.rehome)
     if changes:
         mark_pending(lexical)
     feed = _LexicalFeed(lexical, usable=not repair)
@@ -217,11 +220,13 @@ def _store(
 
             embedder = build_embedder(settings)
         _write(plan.write, store, embedder, report, progress, feed)
-    for article_id in [*plan.retire, *sorted(gone)]:  # only once what replaces them is committed
+    if plan.rehome:
+        store.rehome(plan.rehome)
+    for article_id in plan.retire:  # only once what replaces them is committed
         store.forget_article(article_id)
-    report.pruned += len(gone)
+    report.pruned += plan.pruned
     if changes or repair:
-        feed.finish(store, [*plan.retire, *gone])
+        feed.finish(store, list(plan.retire))
 
 
 class _LexicalFeed:
@@ -304,6 +309,7 @@ def _count(plan: Plan, report: IngestReport) -> None:
     report.changed += plan.changed
     report.unchanged += plan.unchanged
     report.duplicates.extend(plan.duplicates)
+    report.held_by.update(plan.held_by)
     report.failed.extend(plan.failed)
 
 
@@ -430,4 +436,6 @@ def article_record(article: Article, passages: int) -> ArticleRecord:
         url=article.url,
         origin=article.origin,
         passages=passages,
+        also_in=article.also_in,
+        **article.copy_keys(),
     )

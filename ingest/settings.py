@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .addresses import parse_allow
 from .errors import ConfigError
 
 
@@ -68,11 +69,34 @@ class ArchiveSettings(BaseSettings):
 
     # --- feeds and pages (`python -m ingest URL...`) ----------------------------------------------------
     feed_timeout: float = Field(
-        20.0, gt=0, le=600, description="Seconds a feed or page may take, from connecting to its last byte."
+        20.0,
+        gt=0,
+        le=600,
+        description="Seconds a feed or page may take in all, from resolving its host to its last byte "
+        "(redirects included), however slowly the server sends it.",
+    )
+    feed_budget: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="Seconds one sync of feeds and pages may take in all; what is not fetched by then is "
+        "skipped, reported, and fetched at the next poll.",
     )
     feed_max_mb: float = Field(5.0, gt=0, le=200, description="Larger feeds and pages are refused.")
     feed_max_items: int = Field(100, ge=1, le=10_000, description="Most items taken from one feed.")
     feed_concurrency: int = Field(4, ge=1, le=32, description="Feeds fetched at once.")
+    fetch_concurrency: int = Field(
+        8, ge=1, le=64, description="Requests in flight at once, over every feed, page and server."
+    )
+    fetch_per_host: int = Field(
+        2, ge=1, le=16, description="Requests in flight at once to one server (host and port): politeness."
+    )
+    fetch_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Internal hosts, IP addresses or CIDR networks that feeds and pages may be fetched from, "
+        "comma separated (e.g. '127.0.0.1' or '10.0.0.0/8,intranet.example'). Loopback, private, "
+        "link-local, multicast and reserved addresses are refused otherwise.",
+    )
     feed_retries: int = Field(
         2, ge=0, le=10, description="Retries, with backoff, of a request that failed to connect or got a 5xx."
     )
@@ -81,6 +105,19 @@ class ArchiveSettings(BaseSettings):
         min_length=1,
         description="User-Agent of every request.",
     )
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _check_allow(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_allow(value)  # a ValueError names the entry that is no host, address or network
+        return value
 
     @model_validator(mode="after")
     def _check_overlap(self) -> ArchiveSettings:

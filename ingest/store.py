@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .articles import Holder, decode_holders, encode_holders, label_of
 from .errors import ArchiveDamagedError, ArchiveUnavailableError, ArchiveWriteError, EmbedderMismatchError
 from .settings import ArchiveSettings
 
@@ -41,7 +42,11 @@ class StoredPassage:
 
 @dataclass(frozen=True)
 class ArticleRecord:
-    """A committed article as the ledger holds it."""
+    """A committed article as the ledger holds it.
+
+    `text_key`, `url_key` and `guid_key` (`Article.copy_keys`) find copies of it; `also_in` lists the
+    other places it came from. Records written before these existed lack them (read as "" and ()): such a
+    record is matched by its exact content hash only."""
 
     article_id: str
     content_hash: str
@@ -52,6 +57,10 @@ class ArticleRecord:
     url: str
     origin: str
     passages: int
+    text_key: str = ""
+    url_key: str = ""
+    guid_key: str = ""
+    also_in: tuple[Holder, ...] = ()
 
     @classmethod
     def from_metadata(cls, article_id: str, meta: dict[str, Any]) -> ArticleRecord:
@@ -65,6 +74,10 @@ class ArticleRecord:
             url=str(meta.get("url", "")),
             origin=str(meta.get("origin", "")),
             passages=int(meta.get("passages", 0)),
+            text_key=str(meta.get("text_key", "")),
+            url_key=str(meta.get("url_key", "")),
+            guid_key=str(meta.get("guid_key", "")),
+            also_in=decode_holders(meta.get("also_in")),
         )
 
     def to_metadata(self) -> dict[str, Any]:
@@ -77,7 +90,21 @@ class ArticleRecord:
             "url": self.url,
             "origin": self.origin,
             "passages": self.passages,
+            "text_key": self.text_key,
+            "url_key": self.url_key,
+            "guid_key": self.guid_key,
+            "also_in": encode_holders(self.also_in),
         }
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every key a copy of it may be found under: its content hash and its copy keys."""
+        return tuple(k for k in (self.content_hash, self.text_key, self.url_key, self.guid_key) if k)
+
+    @property
+    def holders(self) -> tuple[Holder, ...]:
+        """Its origin and the other places it came from, first to last."""
+        return (Holder(self.origin, label_of(self.source, self.url, self.origin)), *self.also_in)
 
 
 @dataclass(frozen=True)
@@ -492,20 +519,27 @@ class PassageStore:
         return dict(self._call("ledger get", run))
 
     def articles_matching(
-        self, ids: Sequence[str], content_hashes: Sequence[str]
+        self, ids: Sequence[str], content_hashes: Sequence[str], copy_keys: Sequence[str] = ()
     ) -> dict[str, ArticleRecord]:
-        """The ledger entries with one of `ids` or one of `content_hashes`: all an ingest run needs to plan
-        its articles (unless it prunes), read by id and by hash instead of reading the whole ledger."""
+        """The ledger entries with one of `ids`, one of `content_hashes` or one of `copy_keys` (as text, URL
+        or GUID key): all an ingest run needs to plan its articles (unless it prunes), read by id, hash and
+        key instead of reading the whole ledger."""
         out = self.articles(list(dict.fromkeys(ids))) if ids else {}
-        hashes = list(dict.fromkeys(content_hashes))
 
-        def run(chunk: list[str]) -> None:
-            got = self._collections()[1].get(where={"content_hash": {"$in": chunk}}, include=["metadatas"])
+        def run(where: dict[str, Any]) -> None:
+            got = self._collections()[1].get(where=where, include=["metadatas"])
             for aid, meta in zip(got["ids"], got["metadatas"], strict=True):
                 out[aid] = ArticleRecord.from_metadata(aid, dict(meta or {}))
 
+        hashes = list(dict.fromkeys(content_hashes))
         for start in range(0, len(hashes), _PAGE):
-            self._call("ledger get", lambda c=hashes[start : start + _PAGE]: run(c))
+            chunk = hashes[start : start + _PAGE]
+            self._call("ledger get", lambda c=chunk: run({"content_hash": {"$in": c}}))
+        keys = list(dict.fromkeys(k for k in copy_keys if k))
+        for start in range(0, len(keys), _PAGE):
+            chunk = keys[start : start + _PAGE]
+            where = {"$or": [{name: {"$in": chunk}} for name in ("text_key", "url_key", "guid_key")]}
+            self._call("ledger get", lambda w=where: run(w))
         return out
 
     def article_count(self) -> int:
@@ -577,6 +611,20 @@ class PassageStore:
                 ),
             )
 
+    def rehome(self, records: Sequence[ArticleRecord]) -> None:
+        """Rewrite the origin and the other places (`also_in`) of committed articles: their passages'
+        metadata first, then their ledger entries. Text, vectors and content hashes stay as they are."""
+        self._writable()
+        for record in records:
+            ids = self.passage_ids(record.article_id)
+            if ids:
+                change = {"origin": record.origin, "also_in": encode_holders(record.also_in)}
+                self._call(
+                    "update",
+                    lambda i=ids, c=change: self._collections()[0].update(ids=i, metadatas=[c] * len(i)),
+                )
+        self.commit_articles(records)
+
     def forget_article(self, article_id: str) -> None:
         """Remove an article: ledger entry first (it stops being served), then its passages."""
         self._writable()
@@ -613,14 +661,13 @@ def _cannot_write(exc: BaseException) -> str:
 
 
 def _looks_like_connection_error(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is a failure to reach the server, by type: httpx's transport
+    errors (the Chroma client speaks httpx), the OS's connection errors and timeouts."""
     import httpx
 
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, (httpx.TransportError, ConnectionError, TimeoutError)):
-            return True
-        text = str(seen).lower()
-        if any(s in text for s in ("connect", "connection", "timed out", "unreachable")):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -177,9 +177,10 @@ def test_served_starts_the_whole_assistant_on_an_archive_and_answers(seeded_dir:
 
 
 def test_feeds_section_small(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    from evals.bench.feeds import feeds_section, render_feeds
+    from evals.bench.feeds import SlowServers, feeds_section, render_feeds
 
-    result = feeds_section(feeds=3, items=4, new_items=5, workdir=tmp_path, embedder=embedder)
+    slow = SlowServers(feeds=3, items=2, servers=1, timeout=1.0)
+    result = feeds_section(feeds=3, items=4, new_items=5, workdir=tmp_path, embedder=embedder, slow=slow)
     first, poll, added = result["first_sync"], result["unchanged_poll"], result["new_items"]
     assert (first["new"], first["failed"], first["requests"]) == (12, 0, 3 + 12)  # the feeds and each page
     assert first["passages"] >= 12 and first["articles_per_s"] > 0
@@ -189,6 +190,10 @@ def test_feeds_section_small(tmp_path: Path, embedder) -> None:  # type: ignore[
     assert added["requests"] == added["requests_seen"] == 3 + 5  # the feeds and only the new pages
     text = render_feeds(result)
     assert "3 feeds x 4 items" in text and "3 of 3 requests answered 304" in text and "5 new items" in text
+    slowed = result["slow_servers"]
+    assert (slowed["new"], slowed["failed"], slowed["read_from_summary"]) == (6, 0, 2)  # slow pages cut off
+    assert slowed["slow_pages"] == 2 and slowed["expected_fetch_bound_s"] == 1.0 and slowed["fetch_s"] >= 1.0
+    assert "slow servers: 3 feeds x 2 items" in text and "2 pages read from the feed's summary" in text
     assert list(tmp_path.iterdir()) == []  # the temporary data dir is gone
 
 

@@ -36,17 +36,22 @@ DAY = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def site() -> Iterator[Site]:
+def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """The feed server on 127.0.0.1, which the fetcher is allowed to read (also from the command line)."""
+    monkeypatch.setenv("ASSISTANT_FETCH_ALLOW", "127.0.0.1")
     yield from serve(free_port())
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> ArchiveSettings:
-    return ArchiveSettings(data_dir=tmp_path / "data", feed_timeout=2.0, feed_retries=0)
+    return ArchiveSettings(
+        data_dir=tmp_path / "data", feed_timeout=2.0, feed_retries=0, fetch_allow="127.0.0.1"
+    )
 
 
 def publish(site: Site, name: str, count: int, *, kind: str = "rss", seed: int = 0, first: int = 1) -> str:
-    """A feed `/<name>.xml` of `count` items, each with its page `/<name>/<n>.html`; returns the feed URL."""
+    """A feed `/<name>.xml` of `count` items, each with its page `/<name>/<n>.html`; returns the feed URL.
+    Two feeds of one `seed` carry the same texts (copies, stored once): give each feed its own."""
     items = []
     for n in range(first, first + count):
         title = f"{name.title()} story {n}"
@@ -179,7 +184,7 @@ def test_a_malformed_feed_is_reported_and_the_others_go_on(
     broken = site.put(
         "/broken.xml", rss("Broken", [])[:-20] + "<item><title>x</title>", "application/rss+xml"
     )
-    other = publish(site, "sea", 1)
+    other = publish(site, "sea", 1, seed=7)
     site.routes["/lake.xml"].body = site.routes["/lake.xml"].body.replace(b"</channel>", b"")  # now malformed
 
     code = ingest_main([broken, good, other, "--data-dir", str(settings.data_dir), "-q"])
@@ -315,14 +320,14 @@ def test_items_that_leave_a_feed_stay_unless_pruned_and_prune_touches_only_that_
     site: Site, settings: ArchiveSettings, embedder, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     a = publish(site, "north", 3)
-    b = publish(site, "south", 2)
+    b = publish(site, "south", 2, seed=2)
     folder = tmp_path / "files"
     folder.mkdir()
     (folder / "note.md").write_text(f"# A filed note\n\n{story(5)}\n", encoding="utf-8")
     assert ingest_main([str(folder), a, b, "--data-dir", str(settings.data_dir), "-q"]) == 0
     assert len(PassageStore(settings).articles()) == 6
     publish(site, "north", 2, first=2)  # north-1 leaves the feed
-    publish(site, "south", 1)  # south-2 leaves too, but south is not pruned below
+    publish(site, "south", 1, seed=2)  # south-2 leaves too, but south is not pruned below
 
     kept = sync([a, b], settings, embedder)
     assert kept.ok and kept.ingest.pruned == 0

@@ -318,7 +318,7 @@ def test_local_model_answers_a_question_about_a_fed_article(  # type: ignore[no-
         when = datetime(2026, 1, 5, tzinfo=UTC)
         item = Item("tram-1", "Aktobe approves a tram line", link, when, "A tram.")
         feed = site.put("/city.xml", rss("Aktobe News", [item]), "application/rss+xml")
-        settings = Settings(data_dir=tmp_path / "data")
+        settings = Settings(data_dir=tmp_path / "data", fetch_allow=site.host)
         assert sync_sources([feed], settings, embedder=embedder).ok
     bot = Assistant.from_settings(settings, embedder=embedder, chat_model=local_chat_model)
     answer = bot.ask("How many stops will the new tram line in Aktobe have?")

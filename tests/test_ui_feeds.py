@@ -11,16 +11,19 @@ import pytest
 
 from assistant import Assistant
 from assistant.settings import Settings
-from assistant.ui_feeds import FeedPoller
+from assistant.ui_feeds import FeedJob, FeedPoller
 from evals.bench.feedsite import Item, Site, page, rss, serve, story
 from ingest.store import PassageStore
+from ingest.sync import feed_state
 
 from .conftest import free_port
 from .test_feeds import DAY
 
 
 @pytest.fixture
-def site() -> Iterator[Site]:
+def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """The feed server on 127.0.0.1, which the fetcher is allowed to read."""
+    monkeypatch.setenv("ASSISTANT_FETCH_ALLOW", "127.0.0.1")
     yield from serve(free_port())
 
 
@@ -35,10 +38,10 @@ def test_feeds_are_added_listed_removed_and_polled_in_the_background(
     assert poller.rows() == [] and not (settings.state_dir / "feeds.sqlite3").exists()
 
     assert poller.add("ftp://example.org/feed").startswith("✗")
-    message = poller.add(url)
+    message = poller.add(url, wait=120)
     assert message.startswith(f"✓ {url}: articles: 1 new"), message
     ((listed, title, last_sync, status, articles),) = poller.rows()
-    assert (listed, title, status, articles) == (url, "Bay Times", "ok", 1)
+    assert (listed, title, status, articles) == (url, "Bay Times", "done: 1 new, 0 changed", 1)
     assert last_sync[:4].isdigit()
 
     bot = Assistant.from_settings(settings, embedder=embedder)
@@ -62,6 +65,63 @@ def test_feeds_are_added_listed_removed_and_polled_in_the_background(
     assert poller.remove(url).startswith("✓") and poller.rows() == []
     assert len(PassageStore(settings).articles()) == 2  # its articles stay
     assert poller.remove(url).startswith("✗")
+
+
+def test_a_slow_feed_is_its_own_job_and_never_holds_up_another_add(
+    site: Site, tmp_path: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    """One feed's pages trickle until their deadline; meanwhile another feed (another server) is added
+    and answered at once, and the table shows each feed's job."""
+    settings = Settings(
+        data_dir=tmp_path / "data", llm_backend="extractive", feed_timeout=4.0, feed_retries=0
+    )
+    items = []
+    for n in range(3):
+        link = site.put(f"/slow/{n}.html", page(f"Slow story {n}", story(90 + n)), trickle=0.5)
+        items.append(Item(f"slow-{n}", f"Slow story {n}", link, DAY, f"Slow summary {n}."))
+    slow = site.put("/slow.xml", rss("Slow Times", items), "application/rss+xml")
+    poller = FeedPoller(settings, embedder=embedder)
+    for other in serve(free_port()):
+        link = other.put("/quick/1.html", page("Quick story", story(99)))
+        quick = other.put(
+            "/quick.xml",
+            rss("Quick Post", [Item("q-1", "Quick story", link, DAY, "Q.")]),
+            "application/rss+xml",
+        )
+        try:
+            feed_state(settings).follow(slow)
+            (job,) = poller.poll()  # the background poll's job
+            deadline = time.monotonic() + 30
+            while (poller.job(slow) or FeedJob("queued")).total != 3:  # its pages are being fetched
+                assert time.monotonic() < deadline, poller.rows()
+                time.sleep(0.05)
+            started = time.monotonic()
+            message = poller.add(quick, wait=120)
+            assert message.startswith(f"✓ {quick}: articles: 1 new"), message
+            assert not job.done()  # the slow feed is still at it: the add did not wait for it
+            statuses = {row[0]: row[3] for row in poller.rows()}
+            assert statuses[quick] == "done: 1 new, 0 changed"
+            assert statuses[slow].startswith("fetching ") and statuses[slow].endswith("/3"), statuses
+            assert time.monotonic() - started < 8  # ~ the slow pages' 4 s deadline: it did not wait for them
+            report = job.result(timeout=120)
+            assert report is not None and report.ingest.new == 3  # each read from its summary
+            assert poller.job(slow) is not None and poller.job(slow).state == "done"  # type: ignore[union-attr]
+        finally:
+            poller.stop()
+
+
+def test_add_feed_refuses_an_internal_address_without_following_it(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    poller = FeedPoller(settings)
+    for url in (
+        "http://127.0.0.1:9/admin/",
+        "http://localhost:9/",
+        "http://2130706433:9/",
+        "http://[::1]:9/",
+    ):
+        message = poller.add(url)
+        assert message.startswith(f"✗ {url}: refused: ") and "ASSISTANT_FETCH_ALLOW" in message, message
+    assert poller.rows() == [] and poller.followed() == []
 
 
 def test_feeds_of_the_settings_are_listed_and_cannot_be_removed_in_the_ui(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .answers import answers_section, render_answers
-from .feeds import feeds_section, render_feeds
+from .feeds import SlowServers, feeds_section, render_feeds
 from .ingest import ingest_section, render_ingest
 from .measure import ROOT, busy, merge_busy, run_child, say
 from .retrieval import render_retrieval, retrieval_section
@@ -75,6 +75,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--new-items", type=int, default=10, help="feeds: new items timed after the first sync (default 10)"
     )
+    slow = SlowServers()
+    parser.add_argument(
+        "--slow-feeds",
+        type=int,
+        default=slow.feeds,
+        help=f"feeds: feeds of the slow-server sync ({slow.feeds})",
+    )
+    parser.add_argument(
+        "--slow-items", type=int, default=slow.items, help=f"feeds: items per feed there ({slow.items})"
+    )
+    parser.add_argument(
+        "--slow-servers",
+        type=int,
+        default=slow.servers,
+        help=f"feeds: feeds whose pages sit on slow servers ({slow.servers})",
+    )
+    parser.add_argument(
+        "--slow-timeout",
+        type=float,
+        default=slow.timeout,
+        help=f"feeds: the response deadline of that sync, seconds ({slow.timeout:g})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic archives (default 0)")
     parser.add_argument(
         "--out",
@@ -118,7 +140,10 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
             with_model=args.with_model,
         )
     if name == "feeds":
-        return feeds_section(args.feeds, args.items, args.new_items, args.seed, workdir=args.workdir)
+        slow = SlowServers(args.slow_feeds, args.slow_items, args.slow_servers, args.slow_timeout)
+        return feeds_section(
+            args.feeds, args.items, args.new_items, args.seed, workdir=args.workdir, slow=slow
+        )
     if name == "versus":
         return versus_section(args.limit, workdir=args.workdir)
     return answers_section(args.limit, args.fresh_model_cache, workdir=args.workdir)
@@ -144,6 +169,8 @@ def forwarded(args: argparse.Namespace) -> list[str]:
     out = ["--articles", str(args.articles), "--sizes", *map(str, args.sizes)]
     out += ["--queries", str(args.queries), "--warmup", str(args.warmup), "--seed", str(args.seed)]
     out += ["--feeds", str(args.feeds), "--items", str(args.items), "--new-items", str(args.new_items)]
+    out += ["--slow-feeds", str(args.slow_feeds), "--slow-items", str(args.slow_items)]
+    out += ["--slow-servers", str(args.slow_servers), "--slow-timeout", str(args.slow_timeout)]
     if args.limit is not None:
         out += ["--limit", str(args.limit)]
     if args.fresh_model_cache:

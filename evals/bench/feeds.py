@@ -5,7 +5,14 @@
 2. an unchanged poll of every feed (one conditional request each, answered 304), beside the bare cost of
    the same conditional requests made by the fetcher alone on the same thread pool;
 3. the cost of `--new-items` new items spread over the feeds, in an archive of feeds x items articles
-   (it must not grow with the archive).
+   (it must not grow with the archive);
+4. slow servers (`--slow-feeds 20 --slow-items 10 --slow-servers 3 --slow-timeout 3`): a first sync of
+   slow-feeds x slow-items into a fresh archive where the pages of `--slow-servers` feeds sit on servers
+   of their own that trickle their headers (a line every 0.5 s, without end). Each such page is cut off
+   at the response deadline (`--slow-timeout`) and read from the feed's summary instead; pages are
+   fetched in parallel, `fetch_per_host` at a time per server, so the fetching should take about
+   ceil(slow-items / per host) deadlines however many slow servers there are, not the sum of their
+   pages' deadlines (the serial cost before pages were fetched in parallel).
 The server is `feedsite` (http.server in a thread, in this process): its own work shares the cores with
 the sync, as a small local feed host would.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import socket
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +37,7 @@ if TYPE_CHECKING:
     from ingest.embedding import Embedder
     from ingest.sync import SyncReport
 
-__all__ = ["feeds_section", "render_feeds"]
+__all__ = ["SlowServers", "feeds_section", "render_feeds"]
 
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -42,9 +50,10 @@ def feeds_section(
     settings: Settings | None = None,
     workdir: Path | None = None,
     embedder: Embedder | None = None,
+    slow: SlowServers | None = None,
 ) -> dict[str, Any]:
     """Serve `feeds` feeds of `items` items each and time the first sync, an unchanged poll and the sync
-    that adds `new_items` items."""
+    that adds `new_items` items; then the slow servers' sync (`slow`, default `SlowServers()`)."""
     from ingest.store import PassageStore
     from ingest.sync import feed_state, sync_sources
     from ingest.web import Fetcher
@@ -57,6 +66,7 @@ def feeds_section(
             embedder, load_s = load_embedder(base)
         server = serve(_free_port())
         site = next(server)
+        base = base.model_copy(update={"fetch_allow": (*base.fetch_allow, site.host)})  # its own server
         try:
             say(f"feeds: publishing {feeds} feeds of {items} items")
             listed = {n: [_item(site, n, i, seed) for i in range(items)] for n in range(feeds)}
@@ -82,6 +92,11 @@ def feeds_section(
             site.clear()
             added, added_s, added_cpu = timed(lambda: sync_sources(urls, base, embedder=embedder))
             added_requests = len(site.hits)
+
+            slow = slow or SlowServers()
+            say(f"feeds: {slow.feeds} feeds, {slow.servers} of them on slow servers")
+            slow_data = Path(tmp_name) / "slow"
+            slowed = _slow_sync(site, slow, fresh_settings(slow_data, base), embedder)
         finally:
             server.close()
     return {
@@ -98,7 +113,57 @@ def feeds_section(
         "unchanged_poll": _figures(again, again_s, again_cpu)
         | {"answered_304": answered_304, "bare_conditional_requests_s": bare_s},
         "new_items": _figures(added, added_s, added_cpu) | {"requests_seen": added_requests},
+        "slow_servers": slowed,
         "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+@dataclass(frozen=True)
+class SlowServers:
+    """The slow-server sync: `feeds` feeds of `items` items, the pages of `servers` of them on servers that
+    trickle their headers; `timeout` is the response deadline (ASSISTANT_FEED_TIMEOUT) of that sync."""
+
+    feeds: int = 20
+    items: int = 10
+    servers: int = 3
+    timeout: float = 3.0
+
+
+def _slow_sync(site: Site, slow: SlowServers, settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    """One first sync with slow servers among fast ones; its figures beside the bounds it should meet."""
+    from ingest.sync import sync_sources
+
+    sites = [serve(_free_port()) for _ in range(slow.servers)]
+    try:
+        slow_sites = [next(s) for s in sites]
+        urls = []
+        for n in range(slow.feeds):
+            host = slow_sites[n] if n < slow.servers else site
+            listed = [
+                _item(host, 10_000 + n, i, 7, trickle=0.5 if n < slow.servers else 0.0)
+                for i in range(slow.items)
+            ]
+            urls.append(_publish(site, 10_000 + n, listed))
+        limits = settings.model_copy(update={"feed_timeout": slow.timeout, "feed_retries": 0})
+        report, seconds, cpu = timed(lambda: sync_sources(urls, limits, embedder=embedder))
+    finally:
+        for s in sites:
+            s.close()
+    per_host = limits.fetch_per_host
+    rounds = -(-slow.items // per_host)
+    fallbacks = sum(len(o.fallbacks) for o in report.sources)
+    return _figures(report, seconds, cpu) | {
+        "feeds": slow.feeds,
+        "items": slow.items,
+        "slow_servers": slow.servers,
+        "slow_pages": slow.servers * slow.items,
+        "timeout_s": slow.timeout,
+        "fetch_per_host": per_host,
+        "fetch_concurrency": limits.fetch_concurrency,
+        "fetch_s": report.fetch_seconds,
+        "read_from_summary": fallbacks,
+        "expected_fetch_bound_s": rounds * slow.timeout,
+        "serial_sum_s": slow.servers * slow.items * slow.timeout,
     }
 
 
@@ -124,10 +189,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _item(site: Site, feed: int, number: int, seed: int) -> Item:
+def _item(site: Site, feed: int, number: int, seed: int, trickle: float = 0.0) -> Item:
     title = f"Feed {feed} story {number}"
     text = story(seed * 10_000_000 + feed * 10_000 + number) + "\n\n" + story(-(feed * 10_000 + number) - 1)
-    link = site.put(f"/f{feed}/{number}.html", page(title, text, site_name=f"Site {feed}"))
+    link = site.put(f"/f{feed}/{number}.html", page(title, text, site_name=f"Site {feed}"), trickle=trickle)
     return Item(f"f{feed}-{number}", title, link, _START + timedelta(minutes=number), f"Summary of {title}.")
 
 
@@ -172,6 +237,20 @@ def render_feeds(data: dict[str, Any]) -> str:
             ),
             f"unchanged poll: {poll['answered_304']} of {poll['requests']} requests answered 304; the same "
             f"conditional requests alone take {poll['bare_conditional_requests_s']:.2f} s",
+            _render_slow(data["slow_servers"]),
             f"peak memory {data['peak_rss_mb']:.0f} MB",
         ]
+    )
+
+
+def _render_slow(slow: dict[str, Any]) -> str:
+    return (
+        f"slow servers: {slow['feeds']} feeds x {slow['items']} items, the pages of {slow['slow_servers']} "
+        f"feeds on servers trickling their headers ({slow['slow_pages']} pages), a {slow['timeout_s']:g} s "
+        f"deadline, {slow['fetch_per_host']} requests per server and {slow['fetch_concurrency']} in all: "
+        f"fetching took {slow['fetch_s']:.1f} s (the sync {slow['seconds']:.1f} s with embedding), "
+        f"{slow['read_from_summary']} pages read from the feed's summary instead; bound by the deadline: "
+        f"~{slow['expected_fetch_bound_s']:g} s (ceil({slow['items']} / {slow['fetch_per_host']}) "
+        "deadlines), "
+        f"against {slow['serial_sum_s']:g} s for the slow pages one after another"
     )

@@ -1,9 +1,11 @@
-"""A real HTTP server on 127.0.0.1 (http.server in a thread) serving feeds and pages to the feed benchmark
+"""A real HTTP server on loopback (http.server in a thread) serving feeds and pages to the feed benchmark
 and the feed tests.
 
 `Site` holds routes (path -> `Route`) that tests change while it runs, answers conditional requests with
 304 when the validators match, and logs every request (path, headers, status) and the most requests it
-had in flight at once.
+had in flight at once. It listens on 127.0.0.1 unless told another loopback address: a site on 127.0.0.2
+stands for an internal server the fetcher must refuse. The fetcher refuses loopback addresses unless
+allowed, so whoever fetches from a site allows its address (`ASSISTANT_FETCH_ALLOW`, `Site.host`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Route:
     delay: float = 0.0  # seconds before answering
     stall: bool = False  # send nothing until the site stops
     stream: bool = False  # send the body in chunks without a Content-Length
+    trickle: float = 0.0  # seconds between header lines, sent one by one without end (a slow server)
     fail_first: int = 0  # answer 503 this many times first
 
     @property
@@ -57,7 +60,8 @@ class Site:
 
     last_modified = format_datetime(datetime(2026, 1, 2, 9, 0, tzinfo=UTC), usegmt=True)
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = port
         self.routes: dict[str, Route] = {}
         self.hits: list[Hit] = []
@@ -67,7 +71,7 @@ class Site:
         self._lock = threading.Lock()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def put(
         self, path: str, body: str | bytes, content_type: str = "text/html; charset=utf-8", **kw: object
@@ -120,6 +124,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             if route.stall:
                 site.stopping.wait(30)
                 return 0
+            if route.trickle:
+                return self._trickle(route.trickle)
             if route.delay:
                 time.sleep(route.delay)
             if route.fail_first > 0:
@@ -142,6 +148,16 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 return route.status
             return self._send(route.status, route.body, route.content_type, extra)
 
+        def _trickle(self, pause: float) -> int:
+            """A status line, then one header line every `pause` seconds until the site stops."""
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for n in range(int(300 / pause)):
+                self.wfile.write(f"X-Slow-{n}: still coming\r\n".encode())
+                self.wfile.flush()
+                if site.stopping.wait(pause):
+                    break
+            return 0
+
         def _send(
             self, status: int, body: bytes, ctype: str | None, extra: dict[str, str] | None = None
         ) -> int:
@@ -159,10 +175,10 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(port: int) -> Generator[Site, None, None]:
-    """Run a `Site` on 127.0.0.1:`port` in a thread until the generator is closed."""
-    site = Site(port)
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(site))
+def serve(port: int, host: str = "127.0.0.1") -> Generator[Site, None, None]:
+    """Run a `Site` on `host`:`port` in a thread until the generator is closed."""
+    site = Site(port, host)
+    server = ThreadingHTTPServer((host, port), _handler(site))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="feed-site", daemon=True)
     thread.start()
