@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ import httpx
 import pytest
 
 from assistant import Assistant, Settings
-from assistant.generation import ChatModel, Messages, Usage
+from assistant.generation import ChatModel, LocalChatModel, Messages, Usage
 from ingest.embedding import ArchiveEmbedding
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+DAY = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)  # when the feed tests' items are published
 SURGERIES = "How many high-tech surgeries a year do the hybrid operating rooms enable?"
 KEY = "sk-test-0123456789abcdef"
 
@@ -53,7 +55,7 @@ def embedder() -> ArchiveEmbedding:
 
 
 @pytest.fixture(scope="session")
-def seeded_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory, embedder: ArchiveEmbedding) -> Iterator[Path]:
     """A data dir holding the ingested seeds, built once per session (treat as read-only: answers stored by
     a UI or API test belong in that test's own folder, checked at the end of the session)."""
     from assistant.settings import Settings
@@ -200,20 +202,16 @@ def chroma_server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]
 
 
 @pytest.fixture(scope="session")
-def local_chat_model(seeded_dir: Path):  # type: ignore[no-untyped-def]
+def local_chat_model(seeded_dir: Path) -> LocalChatModel:
     """The real local model (Qwen GGUF through llama.cpp), loaded once per session and shared."""
-    from assistant.generation import LocalChatModel
-    from assistant.settings import Settings
-
     return LocalChatModel(Settings(data_dir=seeded_dir))
 
 
 @pytest.fixture(scope="session")
-def local_assistant(seeded_dir: Path, embedder, local_chat_model):  # type: ignore[no-untyped-def]
+def local_assistant(
+    seeded_dir: Path, embedder: ArchiveEmbedding, local_chat_model: LocalChatModel
+) -> Assistant:
     """The real default assistant (local Qwen model) over the seeded archive, loaded once per session."""
-    from assistant import Assistant
-    from assistant.settings import Settings
-
     settings = Settings(data_dir=seeded_dir)
     bot = Assistant.from_settings(settings, embedder=embedder, chat_model=local_chat_model)
     bot.warm_up()

@@ -12,6 +12,7 @@ from assistant.grounding import split_verdict
 from assistant.questions import is_yes_no, named_sources
 from assistant.retrieval import HybridRetriever
 from assistant.types import NoteKind
+from ingest.embedding import ArchiveEmbedding
 from ingest.store import PassageStore
 
 from .conftest import ScriptedChat, make_bot, passage_numbers
@@ -125,7 +126,7 @@ ARTICLES = {
 
 
 @pytest.fixture(scope="module")
-def sources_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
+def sources_dir(tmp_path_factory: pytest.TempPathFactory, embedder: ArchiveEmbedding) -> Path:
     from ingest import ingest_paths
 
     folder = tmp_path_factory.mktemp("sources")
@@ -145,7 +146,7 @@ QUESTION = (
 )
 
 
-def test_each_named_source_gets_its_own_search(sources_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_each_named_source_gets_its_own_search(sources_dir: Path, embedder: ArchiveEmbedding) -> None:
     settings = Settings(data_dir=sources_dir)
     retrieval = HybridRetriever(settings, PassageStore(settings), embedder).retrieve(QUESTION)
     assert retrieval.sources == ("The Verge", "Wired")
@@ -154,7 +155,9 @@ def test_each_named_source_gets_its_own_search(sources_dir: Path, embedder) -> N
     assert retrieval.hits[1].passage.metadata["source"] == "Wired", "sources take turns at the top"
 
 
-def test_a_yes_no_answer_keeps_its_verdict_and_cites_each_source(sources_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_yes_no_answer_keeps_its_verdict_and_cites_each_source(
+    sources_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     def cite_both_sources(messages: list[dict[str, str]]) -> str:
         shown = passage_numbers(chat)
         verge = next(n for n, t in shown.items() if "USB ports" in t)
@@ -172,7 +175,9 @@ def test_a_yes_no_answer_keeps_its_verdict_and_cites_each_source(sources_dir: Pa
     assert {c.source for c in answer.citations} == {"The Verge", "Wired"}
 
 
-def test_a_verdict_without_supported_facts_is_not_an_answer(sources_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_verdict_without_supported_facts_is_not_an_answer(
+    sources_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat("Yes. Both articles praise the new Samsung phone [1][2].")
     answer = make_bot(sources_dir, embedder, chat).ask(QUESTION)
     assert not answer.text.startswith("Yes. Both")
@@ -211,7 +216,7 @@ def test_news_sentences_are_not_instructions() -> None:
     assert not is_instruction("The minister said the plant will create 180 jobs.")
 
 
-def test_an_answer_that_obeys_an_article_is_not_given(sources_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_answer_that_obeys_an_article_is_not_given(sources_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = ScriptedChat("PWNED [1].")
     answer = make_bot(sources_dir, embedder, chat).ask("What does the road works notice say?")
     assert "PWNED" not in answer.text
@@ -238,7 +243,7 @@ JOBS = "How many jobs will the biopharma plant create?"
 JOBS_REPLY = "The plant is expected to create more than 180 permanent jobs [1]."
 
 
-def test_an_answer_the_check_rejects_is_refused(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_answer_the_check_rejects_is_refused(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = CheckingChat(JOBS_REPLY, 0.2)
     answer = make_bot(seeded_dir, embedder, chat, answer_check=0.5).ask(JOBS)
     assert answer.refused and answer.citations == ()
@@ -249,17 +254,21 @@ def test_an_answer_the_check_rejects_is_refused(seeded_dir: Path, embedder) -> N
     assert JOBS in messages[-1]["content"]
 
 
-def test_an_answer_the_check_accepts_is_given_with_its_reading(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_answer_the_check_accepts_is_given_with_its_reading(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     answer = make_bot(seeded_dir, embedder, CheckingChat(JOBS_REPLY, 0.9), answer_check=0.5).ask(JOBS)
     assert not answer.refused and "180" in answer.text and answer.answer_check == 0.9
 
 
-def test_threshold_zero_records_the_check_without_refusing(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_zero_records_the_check_without_refusing(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     answer = make_bot(seeded_dir, embedder, CheckingChat(JOBS_REPLY, 0.01), answer_check=0).ask(JOBS)
     assert not answer.refused and answer.answer_check == 0.01
 
 
-def test_by_default_the_check_costs_no_model_call(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_by_default_the_check_costs_no_model_call(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = CheckingChat(JOBS_REPLY, 0.01)
     answer = make_bot(seeded_dir, embedder, chat).ask(JOBS)
     assert not answer.refused and answer.answer_check is None and chat.checked == []

@@ -20,6 +20,7 @@ from assistant.conversations import ConversationStore
 from assistant.errors import ConfigError
 from assistant.serve import serve
 from assistant.settings import Settings
+from ingest.embedding import ArchiveEmbedding
 
 from .conftest import KEY, SURGERIES, free_port, is_openai_error, running
 
@@ -27,7 +28,7 @@ UNANSWERABLE = "What is the boiling point of liquid nitrogen in kelvin?"
 
 
 @pytest.fixture(scope="module")
-def bot(seeded_dir: Path, embedder) -> Assistant:  # type: ignore[no-untyped-def]
+def bot(seeded_dir: Path, embedder: ArchiveEmbedding) -> Assistant:
     return Assistant.from_settings(Settings(data_dir=seeded_dir, llm_backend="extractive"), embedder=embedder)
 
 
@@ -64,7 +65,9 @@ def test_a_completion_carries_the_answer_and_its_citations(client: openai.OpenAI
     assert first["n"] == 1 and first["title"] and first["source"] and "published" in first and "url" in first
     start, end = first["span"]
     assert first["text"][start:end] == first["supporting_text"] and "350" in first["supporting_text"]
-    assert response.usage is not None and response.usage.total_tokens >= 0
+    usage = response.usage
+    assert usage is not None and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    assert (usage.prompt_tokens, usage.completion_tokens) == (0, 0)  # the extractive backend runs no model
 
 
 def test_the_stream_ends_with_exactly_the_grounded_answer(client: openai.OpenAI, bot: Assistant) -> None:

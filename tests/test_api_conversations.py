@@ -16,6 +16,7 @@ from assistant.api import api_owner, create_app
 from assistant.app import Application
 from assistant.conversations import ConversationError, ConversationStore
 from assistant.settings import Settings
+from ingest.embedding import ArchiveEmbedding
 
 from .conftest import KEY, SURGERIES, is_openai_error, running
 
@@ -24,7 +25,7 @@ FOLLOW_UP = "Who outlined plans for a Regional Pharmaceutical Center?"
 
 
 @pytest.fixture(scope="module")
-def bot(seeded_dir: Path, embedder) -> Assistant:  # type: ignore[no-untyped-def]
+def bot(seeded_dir: Path, embedder: ArchiveEmbedding) -> Assistant:
     return Assistant.from_settings(Settings(data_dir=seeded_dir, llm_backend="extractive"), embedder=embedder)
 
 

@@ -22,10 +22,11 @@ from assistant.errors import (
 )
 from assistant.settings import Settings, settings_from_args
 from assistant.ui_backend import text_only
+from ingest.embedding import ArchiveEmbedding
 from ingest.store import _cannot_write
 
 
-def test_a_failed_start_is_said_retried_and_recovers(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_start_is_said_retried_and_recovers(tmp_path: Path, embedder: ArchiveEmbedding) -> None:
     blocked = tmp_path / "data"
     blocked.write_text("a file where the data dir should be")
     app = Application(
@@ -42,8 +43,11 @@ def test_a_failed_start_is_said_retried_and_recovers(tmp_path: Path, embedder) -
 
 
 def test_a_bug_in_the_start_is_retried_not_left_broken(
-    tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    embedder: ArchiveEmbedding,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     calls: list[int] = []
     warm_up = Assistant.warm_up
 
@@ -65,7 +69,7 @@ def test_a_bug_in_the_start_is_retried_not_left_broken(
     app.close()
 
 
-def test_given_parts_are_used_not_rebuilt(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_given_parts_are_used_not_rebuilt(tmp_path: Path, embedder: ArchiveEmbedding) -> None:
     settings = Settings(data_dir=tmp_path / "d", llm_backend="extractive")
     bot = Assistant.from_settings(settings, embedder=embedder)
     app = Application(settings, assistant=bot)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Settings
+from assistant.generation import LocalChatModel
 from evals.baseline import (
     BACKEND,
     BaselineAssistant,
@@ -20,6 +21,7 @@ from evals.baseline import (
     normalise_markers,
 )
 from evals.cli import main
+from ingest.embedding import ArchiveEmbedding
 
 from .conftest import ScriptedChat
 
@@ -27,7 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 JOBS = "How many permanent jobs is the biopharma project expected to create?"
 
 
-def _baseline(seeded_dir: Path, embedder, reply: str) -> tuple[BaselineAssistant, ScriptedChat]:  # type: ignore[no-untyped-def]
+def _baseline(
+    seeded_dir: Path, embedder: ArchiveEmbedding, reply: str
+) -> tuple[BaselineAssistant, ScriptedChat]:
     chat = ScriptedChat(reply)  # the baseline asks the model once per question
     return BaselineAssistant(Settings(data_dir=seeded_dir), chat, embedder), chat
 
@@ -39,7 +43,7 @@ def _sources(prompt: str) -> list[str]:
     return [chunk.split("\n", 1)[1] for chunk in chunks]
 
 
-def test_answer_maps_markers_to_stored_passages(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_answer_maps_markers_to_stored_passages(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     bot, chat = _baseline(
         seeded_dir, embedder, "The project is expected to create more than 180 permanent jobs [1]."
     )
@@ -71,7 +75,7 @@ def test_answer_maps_markers_to_stored_passages(seeded_dir: Path, embedder) -> N
     assert 0 < answer.timings.retrieve <= answer.timings.total
 
 
-def test_marker_n_is_source_n(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_marker_n_is_source_n(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     bot, chat = _baseline(seeded_dir, embedder, "It will make 58 medication items [2, 1]. Also [Source 9].")
     answer = bot.ask("How many medication items will the facility be equipped to produce?")
     assert answer.text == "It will make 58 medication items [2] [1]. Also [9]."
@@ -83,7 +87,7 @@ def test_marker_n_is_source_n(seeded_dir: Path, embedder) -> None:  # type: igno
         assert citation.text.strip()[:80] in sources[citation.n - 1]
 
 
-def test_refusal_reply_is_a_refusal(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_refusal_reply_is_a_refusal(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     bot, _ = _baseline(seeded_dir, embedder, "The provided sources do not mention the capital of France.")
     answer = bot.ask("What is the capital of France?")
     assert answer.refused and answer.citations == ()
@@ -125,7 +129,7 @@ def test_from_settings_refuses_the_extractive_backend(tmp_path: Path) -> None:
         BaselineAssistant.from_settings(Settings(data_dir=tmp_path, llm_backend="extractive"))
 
 
-def test_ingest_default_builds_a_fresh_collection(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_default_builds_a_fresh_collection(tmp_path: Path, embedder: ArchiveEmbedding) -> None:
     import chromadb
 
     settings = Settings(data_dir=tmp_path / "data", collection="bench")
@@ -214,7 +218,9 @@ def test_cli_both_and_an_earlier_baseline_conflict(
 
 # --- the real model ------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_baseline_with_the_local_model(local_chat_model, seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_baseline_with_the_local_model(
+    local_chat_model: LocalChatModel, seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     bot = BaselineAssistant(Settings(data_dir=seeded_dir), local_chat_model, embedder)
     bot.warm_up()
     answer = bot.ask("How many jobs will the biopharma plant create?")

@@ -18,6 +18,7 @@ from evals.bench.measure import busy, merge_busy, run_child, spread
 from evals.bench.retrieval import _pack, interleave, render_retrieval, retrieval_section
 from evals.synth import SOURCES, generate_archive, sentence_pool, synthetic_articles
 from evals.tables import table
+from ingest.embedding import ArchiveEmbedding
 from ingest.readers import read_file
 from ingest.sentences import sentences
 
@@ -142,7 +143,7 @@ def test_run_child_reports_output_time_and_memory() -> None:
 
 
 # --- the retrieval section at a tiny size -----------------------------------------------------------------
-def test_retrieval_section_tiny(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_retrieval_section_tiny(tmp_path: Path, embedder: ArchiveEmbedding) -> None:
     result = retrieval_section(
         sizes=[300], queries=5, warmup=1, embedder=embedder, pool_limit=200, workdir=tmp_path
     )
@@ -176,7 +177,7 @@ def test_served_starts_the_whole_assistant_on_an_archive_and_answers(seeded_dir:
     assert broken["returncode"] != 0 and broken["answers"] == [] and broken["error"]
 
 
-def test_feeds_section_small(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_feeds_section_small(tmp_path: Path, embedder: ArchiveEmbedding) -> None:
     from evals.bench.feeds import SlowServers, feeds_section, render_feeds
 
     slow = SlowServers(feeds=3, items=2, servers=1, timeout=1.0)
@@ -197,7 +198,9 @@ def test_feeds_section_small(tmp_path: Path, embedder) -> None:  # type: ignore[
     assert list(tmp_path.iterdir()) == []  # the temporary data dir is gone
 
 
-def test_stock_retriever_reads_the_collection_the_default_ingestion_built(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_stock_retriever_reads_the_collection_the_default_ingestion_built(
+    tmp_path: Path, embedder: ArchiveEmbedding
+) -> None:
     from assistant.settings import Settings
     from evals.baseline import ingest_default
     from evals.bench.common import SEEDS

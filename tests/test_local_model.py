@@ -21,6 +21,7 @@ from assistant.markers import marker_numbers, strip_markers
 from assistant.model_files import ensure_gguf
 from assistant.text import numbers
 from ingest import ingest_paths
+from ingest.embedding import ArchiveEmbedding
 from ingest.sentences import sentences
 
 from .conftest import SEEDS, free_port, wait_for_port
@@ -171,19 +172,23 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def _bot(seeded_dir: Path, embedder, **settings) -> Assistant:  # type: ignore[no-untyped-def]
+def _bot(seeded_dir: Path, embedder: ArchiveEmbedding, **settings) -> Assistant:
     s = Settings(data_dir=seeded_dir, llm_backend="openai", llm_model="qwen", **settings)
     return Assistant.from_settings(s, embedder=embedder)
 
 
-def test_openai_backend_against_a_real_server(llama_server: str, seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_openai_backend_against_a_real_server(
+    llama_server: str, seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     bot = _bot(seeded_dir, embedder, llm_base_url=llama_server, llm_timeout=120)
     answer = bot.ask("Who chairs the Digital Assets and Breakthrough Technologies Committee?")
     assert not answer.refused and "Baiturssynov" in answer.text
     assert answer.backend == "openai" and answer.citations
 
 
-def test_server_down_is_a_clear_error_or_the_configured_fallback(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_server_down_is_a_clear_error_or_the_configured_fallback(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     down = f"http://127.0.0.1:{free_port()}/v1"
     strict = _bot(seeded_dir, embedder, llm_base_url=down, llm_timeout=3, llm_fallback=None)
     with pytest.raises(GeneratorError, match="unreachable"):
@@ -193,7 +198,9 @@ def test_server_down_is_a_clear_error_or_the_configured_fallback(seeded_dir: Pat
     assert "350" in answer.text and answer.backend.startswith("extractive")
 
 
-def _local_bot_over(corpus: Path, data_dir: Path, embedder, local_chat_model: LocalChatModel) -> Assistant:  # type: ignore[no-untyped-def]
+def _local_bot_over(
+    corpus: Path, data_dir: Path, embedder: ArchiveEmbedding, local_chat_model: LocalChatModel
+) -> Assistant:
     """The session's local model answering over `corpus`, ingested into `data_dir`."""
     settings = Settings(data_dir=data_dir)
     ingest_paths([corpus], settings, embedder=embedder)
@@ -201,8 +208,8 @@ def _local_bot_over(corpus: Path, data_dir: Path, embedder, local_chat_model: Lo
 
 
 def test_injection_inside_an_article_changes_no_other_answer(
-    tmp_path: Path, embedder, local_chat_model: LocalChatModel
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, embedder: ArchiveEmbedding, local_chat_model: LocalChatModel
+) -> None:
     """An article that tries to command the model: other answers and the refusal policy stay as they were."""
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
@@ -219,8 +226,8 @@ def test_injection_inside_an_article_changes_no_other_answer(
 
 
 def test_an_instruction_inside_an_article_is_reported_not_obeyed(
-    tmp_path: Path, embedder, local_chat_model: LocalChatModel
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, embedder: ArchiveEmbedding, local_chat_model: LocalChatModel
+) -> None:
     """ "What does the notice say?" about a notice that orders the reader to answer PWNED: the answer reports
     the notice (or refuses), it never is the word it orders."""
     corpus = tmp_path / "corpus"
@@ -240,8 +247,8 @@ def test_an_instruction_inside_an_article_is_reported_not_obeyed(
 
 
 def test_a_two_source_yes_no_question_gets_a_verdict_citing_both(
-    tmp_path: Path, embedder, local_chat_model: LocalChatModel
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, embedder: ArchiveEmbedding, local_chat_model: LocalChatModel
+) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "verge.md").write_text(
@@ -300,7 +307,7 @@ def test_local_model_refuses_a_russian_question_in_russian(local_assistant: Assi
     assert answer.refused and answer.text == RUSSIAN.refusal and not answer.citations, answer.notes
 
 
-def test_local_model_answers_a_question_about_a_fed_article(  # type: ignore[no-untyped-def]
+def test_local_model_answers_a_question_about_a_fed_article(
     tmp_path: Path, embedder, local_chat_model
 ) -> None:
     """A feed served over real HTTP on 127.0.0.1 is synced, and the real model answers from its article."""

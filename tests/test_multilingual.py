@@ -14,6 +14,7 @@ from assistant import Assistant, Settings
 from assistant.languages import ENGLISH, KAZAKH, RUSSIAN, detect, faithful
 from assistant.types import NoteKind
 from ingest import ingest_paths
+from ingest.embedding import ArchiveEmbedding
 from ingest.errors import EmbedderMismatchError
 from ingest.reembed import reembed
 from ingest.store import REEMBEDDING, PassageStore
@@ -72,14 +73,16 @@ def test_a_translation_must_keep_roles_and_whole_names() -> None:
     )
 
 
-def _bot(data_dir: Path, embedder, chat: ScriptedChat | None) -> Assistant:  # type: ignore[no-untyped-def]
+def _bot(data_dir: Path, embedder: ArchiveEmbedding, chat: ScriptedChat | None) -> Assistant:
     overrides = {"llm_backend": "extractive"} if chat is None else {}
     return Assistant.from_settings(
         Settings(data_dir=data_dir, **overrides), embedder=embedder, chat_model=chat
     )
 
 
-def test_a_russian_question_is_answered_in_english_then_translated(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_russian_question_is_answered_in_english_then_translated(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat(
         EN_SIGNED,  # the question, translated
         "Prime Minister Olzhas Bektenov signed the resolution [1].",  # the English draft
@@ -98,7 +101,9 @@ def test_a_russian_question_is_answered_in_english_then_translated(seeded_dir: P
     assert "Prime Minister Olzhas Bektenov has signed" in answer.citations[0].text  # the passage as written
 
 
-def test_a_translation_that_loses_a_number_gives_the_checked_english(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_translation_that_loses_a_number_gives_the_checked_english(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat(
         "How many permanent jobs will the biopharma plant create?",
         "The plant is expected to create more than 180 permanent jobs [1].",
@@ -110,7 +115,7 @@ def test_a_translation_that_loses_a_number_gives_the_checked_english(seeded_dir:
     assert answer.noted(NoteKind.UNTRANSLATED)
 
 
-def test_a_russian_follow_up_is_rewritten_in_english(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_russian_follow_up_is_rewritten_in_english(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = ScriptedChat(
         "How many jobs will the biopharmaceutical plant create?",  # the follow-up, standing alone, in English
         "The plant is expected to create more than 180 permanent jobs [1].",
@@ -129,7 +134,7 @@ def test_a_russian_follow_up_is_rewritten_in_english(seeded_dir: Path, embedder)
     assert "biopharma" in answer.citations[0].title.lower()
 
 
-def test_a_russian_refusal_is_in_russian(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_russian_refusal_is_in_russian(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = ScriptedChat(
         "How many driverless taxis will operate in Astana in 2026?", "The articles do not say."
     )
@@ -151,7 +156,7 @@ def test_a_russian_refusal_is_in_russian(seeded_dir: Path, embedder) -> None:  #
         ("Су ресурстары және ирригация министрі кім?", "Nurzhigitov"),
     ],
 )
-def test_the_multilingual_embedder_finds_the_english_passages(  # type: ignore[no-untyped-def]
+def test_the_multilingual_embedder_finds_the_english_passages(
     seeded_dir: Path, embedder, question: str, expected: str
 ) -> None:
     """Without a model to translate the question, the embedder alone finds its passages."""
@@ -175,7 +180,9 @@ def minilm_archive(tmp_path: Path) -> Path:
     return data_dir
 
 
-def test_an_archive_of_another_embedder_is_refused_then_reembedded(minilm_archive: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_archive_of_another_embedder_is_refused_then_reembedded(
+    minilm_archive: Path, embedder: ArchiveEmbedding
+) -> None:
     settings = Settings(data_dir=minilm_archive, llm_backend="extractive")
     store = PassageStore(settings)
     assert store.vector_space() == "all-MiniLM-L6-v2-onnx-int8"
@@ -198,7 +205,9 @@ def test_an_archive_of_another_embedder_is_refused_then_reembedded(minilm_archiv
     assert reembed(settings, embedder=embedder).passages == 0  # nothing left to do
 
 
-def test_an_interrupted_reembedding_is_refused_until_finished(minilm_archive: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_interrupted_reembedding_is_refused_until_finished(
+    minilm_archive: Path, embedder: ArchiveEmbedding
+) -> None:
     settings = Settings(data_dir=minilm_archive, llm_backend="extractive")
     PassageStore(settings).record_vector_space(REEMBEDDING + embedder.model_id)
     with pytest.raises(EmbedderMismatchError, match="half re-embedded"):

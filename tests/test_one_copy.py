@@ -18,6 +18,7 @@ from assistant.settings import Settings
 from evals.bench.feedsite import Item, Site, page, rss, serve, story
 from ingest import ingest_paths
 from ingest.articles import Article, Holder, also_in_labels
+from ingest.embedding import ArchiveEmbedding
 from ingest.feeds import item_origin
 from ingest.passages import Passage, Split
 from ingest.pipeline import article_record
@@ -25,8 +26,7 @@ from ingest.plan import ReadArticle, make_plan
 from ingest.store import PassageStore
 from ingest.sync import feed_state, sync_sources
 
-from .conftest import free_port
-from .test_feeds import DAY
+from .conftest import DAY, free_port
 
 FACT = "The harbour will reopen on 14 March with 37 berths, the port authority said on Tuesday."
 TEXT = f"{FACT}\n\n{story(11)}\n\n{story(12)}"
@@ -60,8 +60,8 @@ def records(settings: Settings) -> list:  # type: ignore[type-arg]
 
 # --- end to end ---------------------------------------------------------------------------------------------
 def test_one_item_in_two_feeds_and_a_file_is_stored_once_and_cited_as_also_in(
-    site: Site, settings: Settings, embedder, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    site: Site, settings: Settings, embedder: ArchiveEmbedding, tmp_path: Path
+) -> None:
     bay, coast, _ = two_feeds(site)
     report = sync_sources([bay, coast], settings, embedder=embedder)
     assert report.ok and report.ingest.new == 1
@@ -98,7 +98,9 @@ def test_one_item_in_two_feeds_and_a_file_is_stored_once_and_cited_as_also_in(
     assert items["harbour-1"].article_id == record.article_id  # the copy is known by the kept article
 
 
-def test_two_urls_that_redirect_to_one_page_are_one_article(site: Site, settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_two_urls_that_redirect_to_one_page_are_one_article(
+    site: Site, settings: Settings, embedder: ArchiveEmbedding
+) -> None:
     target = site.put("/story/harbour.html", page("Harbour reopens", TEXT))
     site.put("/r/a", b"", status=302, headers={"Location": target})
     site.put("/r/b", b"", status=301, headers={"Location": target})
@@ -135,7 +137,9 @@ def test_an_article_updated_in_place_replaces_its_passages_and_keeps_its_other_s
     assert all(also_in_labels(p.metadata) == ("Coast Daily",) for p in passages)
 
 
-def test_an_article_stays_while_another_source_holds_it(site: Site, settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_article_stays_while_another_source_holds_it(
+    site: Site, settings: Settings, embedder: ArchiveEmbedding
+) -> None:
     bay, coast, _ = two_feeds(site)
     sync_sources([bay, coast], settings, embedder=embedder)
     for name, title in (("bay", "Bay Times"), ("coast", "Coast Daily")):  # both feeds move on

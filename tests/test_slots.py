@@ -11,6 +11,7 @@ import pytest
 from assistant.generation import Messages
 from assistant.slots import SlotKind, about, filled_by, fillers, slot_of
 from assistant.types import NoteKind
+from ingest.embedding import ArchiveEmbedding
 
 from .conftest import ScriptedChat, make_bot, passage_numbers
 
@@ -115,7 +116,7 @@ def _citing(chat: ScriptedChat, marker_text: str, reply: str) -> str:
 
 def test_a_figure_of_the_wrong_thing_is_replaced_by_the_sentence_that_gives_it(
     seeded_dir: Path,
-    embedder,  # type: ignore[no-untyped-def]
+    embedder: ArchiveEmbedding,
 ) -> None:
     def three_objectives(messages: Messages) -> str:
         return _citing(chat, "Rural Healthcare", "The project focuses on three key objectives [{n}].")
@@ -129,7 +130,9 @@ def test_a_figure_of_the_wrong_thing_is_replaced_by_the_sentence_that_gives_it(
     assert "361 facilities in 2024" in answer.citations[0].supporting_text
 
 
-def test_a_person_the_articles_do_not_name_in_the_role_is_not_asserted(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_person_the_articles_do_not_name_in_the_role_is_not_asserted(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     def the_ministry(messages: Messages) -> str:
         return _citing(
             chat,
@@ -155,7 +158,7 @@ def test_a_person_the_articles_do_not_name_in_the_role_is_not_asserted(seeded_di
 )
 def test_a_refusal_of_what_the_best_sentence_states_is_answered_from_it(
     seeded_dir: Path,
-    embedder,  # type: ignore[no-untyped-def]
+    embedder: ArchiveEmbedding,
     question: str,
     expected: str,
 ) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from assistant import Answer, Assistant, Settings
 from assistant.prompts import Prompts
+from ingest.embedding import ArchiveEmbedding
 
 from .conftest import ScriptedChat
 
@@ -19,7 +20,9 @@ LATE = datetime(2026, 6, 10, 9, 0)  # months after it: "this week" holds nothing
 LINE = re.compile(r"^- (\d{1,2} \w+ \d{4}|Undated): (.+) \[(\d)\]\.$")
 
 
-def make_bot(seeded_dir: Path, embedder, now: datetime, chat: ScriptedChat | None = None) -> Assistant:  # type: ignore[no-untyped-def]
+def make_bot(
+    seeded_dir: Path, embedder: ArchiveEmbedding, now: datetime, chat: ScriptedChat | None = None
+) -> Assistant:
     settings = Settings(data_dir=seeded_dir, llm_backend="local" if chat else "extractive")
     return Assistant.from_settings(settings, embedder=embedder, chat_model=chat, clock=lambda: now)
 
@@ -50,7 +53,7 @@ def check_grounded(answer: Answer) -> None:
     assert dated == sorted(dated, reverse=True), "newest first"
 
 
-def test_the_main_news_are_the_newest_articles(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_main_news_are_the_newest_articles(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     answer = make_bot(seeded_dir, embedder, SOON).ask("What are the main news?")
     check_grounded(answer)
     assert answer.backend == "digest"
@@ -59,14 +62,16 @@ def test_the_main_news_are_the_newest_articles(seeded_dir: Path, embedder) -> No
     ]  # fmt: skip
 
 
-def test_the_latest_news(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_latest_news(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     answer = make_bot(seeded_dir, embedder, SOON).ask("What is the latest news?")
     check_grounded(answer)
     assert answer.text.startswith("- 1 January 2026: ")
     assert "Kazakhstan to build full-cycle biopharma hub" in {c.title for c in answer.citations}
 
 
-def test_what_happened_on_a_day_lists_that_days_articles(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_what_happened_on_a_day_lists_that_days_articles(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     answer = make_bot(seeded_dir, embedder, SOON).ask("What happened on January 1, 2026?")
     check_grounded(answer)
     assert {c.title for c in answer.citations} == {
@@ -76,7 +81,7 @@ def test_what_happened_on_a_day_lists_that_days_articles(seeded_dir: Path, embed
     assert all(when == "1 January 2026" for when, _, _ in digest_lines(answer))
 
 
-def test_a_topic_across_articles(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_topic_across_articles(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     answer = make_bot(seeded_dir, embedder, SOON).ask("Summarize the news about healthcare")
     check_grounded(answer)
     titles = {c.title for c in answer.citations}
@@ -86,7 +91,9 @@ def test_a_topic_across_articles(seeded_dir: Path, embedder) -> None:  # type: i
     assert all("health" in s.lower() or "medical" in s.lower() for _, s, _ in digest_lines(answer))
 
 
-def test_the_latest_on_a_topic_prefers_the_newest_relevant_articles(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_latest_on_a_topic_prefers_the_newest_relevant_articles(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     """The most relevant article on Tokayev is the 30 December summary of his trips; the newest relevant one
     (his New Year address) leads, and nothing unrelated is listed."""
     answer = make_bot(seeded_dir, embedder, SOON).ask("What is the latest news about Tokayev?")
@@ -96,7 +103,9 @@ def test_the_latest_on_a_topic_prefers_the_newest_relevant_articles(seeded_dir: 
     assert "Kazakhstan to build full-cycle biopharma hub" not in {c.title for c in answer.citations}
 
 
-def test_this_week_on_a_stale_archive_names_the_newest_date(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_this_week_on_a_stale_archive_names_the_newest_date(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     bot = make_bot(seeded_dir, embedder, LATE)
     answer = bot.ask("What happened this week?")
     assert answer.refused and not answer.citations
@@ -106,13 +115,17 @@ def test_this_week_on_a_stale_archive_names_the_newest_date(seeded_dir: Path, em
     assert other.refused and other.text == answer.text
 
 
-def test_this_week_is_answered_when_the_archive_holds_it(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_this_week_is_answered_when_the_archive_holds_it(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     answer = make_bot(seeded_dir, embedder, datetime(2025, 12, 31, 12, 0)).ask("What happened this week?")
     check_grounded(answer)  # Monday 29 December to today: four of the seeds' days
     assert {c.published[:10] for c in answer.citations} <= {"2025-12-29", "2025-12-30", "2025-12-31"}
 
 
-def test_a_russian_question_about_an_empty_week_is_refused_in_russian(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_russian_question_about_an_empty_week_is_refused_in_russian(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat("What happened this week?")  # the model's translation of the question
     answer = make_bot(seeded_dir, embedder, LATE, chat).ask("Что произошло на этой неделе?")
     assert answer.refused and answer.language == "ru"
@@ -122,14 +135,16 @@ def test_a_russian_question_about_an_empty_week_is_refused_in_russian(seeded_dir
     assert len(chat.prompts) == 1, "only the translation of the question: no answer was drafted"
 
 
-def test_a_kazakh_refusal_names_the_newest_date_too(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_kazakh_refusal_names_the_newest_date_too(seeded_dir: Path, embedder: ArchiveEmbedding) -> None:
     chat = ScriptedChat("What happened this week?")
     answer = make_bot(seeded_dir, embedder, LATE, chat).ask("Осы аптада қандай жаңалықтар болды?")
     assert answer.refused and answer.language == "kk"
     assert "2026 жылғы 1 қаңтарда" in answer.text and "осы аптадағы" in answer.text
 
 
-def test_a_russian_digest_goes_through_the_answers_translation(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_russian_digest_goes_through_the_answers_translation(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     """The digest is translated like an answer: the model gets the checked English lines; a translation
     that loses a number (here 2026) is not given: the English digest comes with the Russian note."""
     chat = ScriptedChat(
@@ -142,7 +157,9 @@ def test_a_russian_digest_goes_through_the_answers_translation(seeded_dir: Path,
     assert answer.text.count("- 1 January 2026: ") == 2 and len(answer.citations) == 2
 
 
-def test_the_prompt_says_what_day_it_is_for_questions_about_a_time(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_prompt_says_what_day_it_is_for_questions_about_a_time(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     chat = ScriptedChat("The plant is expected to create more than 180 permanent jobs [1].", repeat=True)
     bot = make_bot(seeded_dir, embedder, SOON, chat)
     bot.ask("How many jobs will the biopharma plant create this year?")

@@ -18,6 +18,7 @@ from assistant.serve import serve
 from assistant.settings import Settings
 from assistant.types import Answer, Citation
 from assistant.ui import ChatBackend, build_app, escape, markdown_text, safe_upload_name, to_messages
+from ingest.embedding import ArchiveEmbedding
 
 from .conftest import free_port
 
@@ -112,7 +113,9 @@ def _upload(tmp_path: Path, name: str, content: bytes) -> SimpleNamespace:
     return SimpleNamespace(name=str(path), orig_name=name)
 
 
-def test_uploads_are_checked_stored_in_the_data_dir_and_ingested(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_uploads_are_checked_stored_in_the_data_dir_and_ingested(
+    tmp_path: Path, embedder: ArchiveEmbedding
+) -> None:
     settings = Settings(data_dir=tmp_path / "data", ui_max_upload_mb=0.01, ui_max_upload_files=5)
     backend = ChatBackend(Application(settings, embedder=embedder))  # the session's embedder, not a second
     good = _upload(
@@ -140,7 +143,9 @@ def test_build_app_does_not_launch(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def extractive_app(seeded_dir: Path, embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def extractive_app(
+    seeded_dir: Path, embedder: ArchiveEmbedding, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     from assistant import Assistant
     from assistant.conversations import ConversationStore
 
@@ -154,7 +159,7 @@ def extractive_app(seeded_dir: Path, embedder, tmp_path_factory: pytest.TempPath
     demo.close()
 
 
-def _serve(settings: Settings, backend: ChatBackend):  # type: ignore[no-untyped-def]
+def _serve(settings: Settings, backend: ChatBackend):
     demo = build_app(settings, backend)
     demo.queue(default_concurrency_limit=1)
     demo.launch(
@@ -276,7 +281,9 @@ def test_bounded_load_serves_every_user_their_own_answers(extractive_app: str) -
     assert report.served >= 8
 
 
-def test_the_model_sees_only_the_conversation_on_the_page(seeded_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_model_sees_only_the_conversation_on_the_page(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
     from assistant import Assistant
 
     from .conftest import ScriptedChat

@@ -14,6 +14,7 @@ import pytest
 from assistant.app import Application
 from assistant.settings import Settings
 from assistant.ui import ChatBackend, Session, build_app, escape, new_session, owner_of
+from ingest.embedding import ArchiveEmbedding
 
 Q1 = "How many high-tech surgeries a year do the hybrid operating rooms enable?"
 Q2 = "Who chairs the Digital Assets and Breakthrough Technologies Committee?"
@@ -28,7 +29,7 @@ def data_dir(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 @pytest.fixture(scope="module")
-def backend(data_dir: Path, embedder) -> ChatBackend:  # type: ignore[no-untyped-def]
+def backend(data_dir: Path, embedder: ArchiveEmbedding) -> ChatBackend:
     from assistant import Assistant
 
     settings = Settings(data_dir=data_dir, llm_backend="extractive")

@@ -16,8 +16,7 @@ from evals.bench.feedsite import Item, Site, page, rss, serve, story
 from ingest.store import PassageStore
 from ingest.sync import feed_state
 
-from .conftest import free_port
-from .test_feeds import DAY
+from .conftest import DAY, free_port
 
 
 @pytest.fixture

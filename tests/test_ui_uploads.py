@@ -13,6 +13,7 @@ from assistant.app import Application
 from assistant.settings import Settings
 from assistant.ui import ChatBackend
 from assistant.ui_uploads import UploadError, store_upload
+from ingest.embedding import ArchiveEmbedding
 
 
 def _upload(tmp_path: Path, name: str, content: bytes) -> SimpleNamespace:
@@ -27,7 +28,7 @@ def _article(title: str, sentence: str) -> bytes:
 
 
 @pytest.fixture
-def backend(tmp_path: Path, embedder) -> ChatBackend:  # type: ignore[no-untyped-def]
+def backend(tmp_path: Path, embedder: ArchiveEmbedding) -> ChatBackend:
     settings = Settings(data_dir=tmp_path / "data", llm_backend="extractive")
     return ChatBackend(Application(settings, embedder=embedder))  # the session's embedder
 
