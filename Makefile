@@ -59,7 +59,7 @@ browser:
 ## test: install, the eval smoke gate, then the whole suite (real models and a real browser included)
 test: install browser
 	$(MAKE) --no-print-directory smoke
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 smoke: install
 	$(PY) -m evals run evals/sets/smoke --backend extractive --out .smoke-run --data-dir .smoke-data \

@@ -191,8 +191,13 @@ class FeedbackRequest(BaseModel):
 def _parsed(model: type[M], raw: bytes) -> M:
     """The request body as `model`, read as JSON whatever its content type says (`curl -d` sends form
     encoding); anything else is a 400 naming what is wrong."""
+    try:  # the stdlib parser: pydantic's refuses the escape of a lone surrogate, which the engine drops
+        data = json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        problem = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**problem, "ctx": {"error": str(exc)}}]) from None
     try:
-        return model.model_validate_json(raw or b"null")
+        return model.model_validate(data)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
 

@@ -75,8 +75,9 @@ class Generator(ABC):
         """P(the answer answers the question from the evidence); None where this generator cannot tell."""
         return None
 
-    def translate(self, text: str, language: str) -> str:
-        """`text` in `language` (its English name); '' where this generator cannot translate."""
+    def translate(self, text: str, language: str, keep: Sequence[tuple[str, str]] = ()) -> str:
+        """`text` in `language` (its English name), writing each (English, translated) pair of `keep` (names
+        and roles) as given; '' where this generator cannot translate."""
         return ""
 
 
@@ -121,10 +122,10 @@ class ModelGenerator(Generator):
         except GeneratorError:
             return ""
 
-    def translate(self, text: str, language: str) -> str:
+    def translate(self, text: str, language: str, keep: Sequence[tuple[str, str]] = ()) -> str:
         try:
             translated = self.chat_model.complete(
-                self.prompts.translate_messages(text, language),
+                self.prompts.translate_messages(text, language, keep),
                 max_tokens=min(4 * self.max_tokens, 64 + 4 * len(text) // 3),
             )
         except GeneratorError:

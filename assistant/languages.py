@@ -225,3 +225,81 @@ _TRANSLATED_ROLES = {
 
 def _roles(text: str, table: dict[str, re.Pattern[str]]) -> set[str]:
     return {role for role, pattern in table.items() if pattern.search(text)}
+
+
+# How a translation writes the roles of `_ENGLISH_ROLES` (the forms `_TRANSLATED_ROLES` accepts)
+_ROLE_IN = {
+    "Russian": {
+        "prime minister": "премьер-министр",
+        "deputy": "заместитель",
+        "minister": "министр",
+        "president": "президент",
+        "chairman": "председатель",
+        "governor": "аким",
+    },
+    "Kazakh": {
+        "prime minister": "премьер-министр",
+        "deputy": "орынбасары",
+        "minister": "министр",
+        "president": "президент",
+        "chairman": "төрағасы",
+        "governor": "әкім",
+    },
+}
+_VOWELS = frozenset("aeiouy")
+# Latin letters (and pairs) of romanised Kazakh and Russian names, longest first
+_CYRILLIC_OF = (
+    ("shch", "щ"), ("zh", "ж"), ("kh", "х"), ("ts", "ц"), ("ch", "ч"), ("sh", "ш"), ("yu", "ю"), ("ya", "я"),
+    ("yo", "ё"), ("a", "а"), ("b", "б"), ("c", "к"), ("d", "д"), ("e", "е"), ("f", "ф"), ("g", "г"),
+    ("h", "х"), ("i", "и"), ("j", "ж"), ("k", "к"), ("l", "л"), ("m", "м"), ("n", "н"), ("o", "о"),
+    ("p", "п"), ("q", "к"), ("r", "р"), ("s", "с"), ("t", "т"), ("u", "у"), ("v", "в"), ("w", "в"),
+    ("x", "кс"), ("z", "з"),
+)  # fmt: skip
+
+
+def cyrillic(name: str) -> str:
+    """A romanised Kazakh or Russian name in Cyrillic letters by a fixed table (Bektenov: Бектенов, Tokayev:
+    Токаев, Kassym-Jomart: Кассым-Жомарт); other characters are kept."""
+    latin, out, i = name.lower(), [], 0
+    while i < len(latin):
+        after_vowel = i > 0 and latin[i - 1] in _VOWELS
+        if latin.startswith("ye", i) and (i == 0 or after_vowel):
+            out.append("е")  # Yerlan: Ерлан, Tokayev: Токаев
+            i += 2
+            continue
+        if latin[i] in "yi" and after_vowel and not latin.startswith(("ya", "yu", "yo"), i):
+            out.append("й")  # Baiturssynov: Байтурссынов
+            i += 1
+            continue
+        if latin[i] == "y" and not latin.startswith(("ya", "yu", "yo"), i):
+            out.append("ы")  # Kassym: Кассым
+            i += 1
+            continue
+        for many, one in _CYRILLIC_OF:
+            if latin.startswith(many, i):
+                out.append(one)
+                i += len(many)
+                break
+        else:
+            out.append(latin[i])
+            i += 1
+    parts = zip("".join(out).split("-"), name.split("-"), strict=False)
+    return "-".join(part[:1].upper() + part[1:] if given[:1].isupper() else part for part, given in parts)
+
+
+def glossary(text: str, language: Language) -> tuple[tuple[str, str], ...]:
+    """The roles and names of the English `text` as its translation into `language` must write them: each
+    role in the words the translation check accepts, each name in Cyrillic by `cyrillic` (the check finds
+    either spelling). Empty for a language without a table."""
+    roles = _ROLE_IN.get(language.name)
+    if roles is None:
+        return ()
+    pairs = [(role.title(), roles[role]) for role in _roles(text, _ENGLISH_ROLES)]
+    wanted = names(text) - _TITLES
+    seen = set()
+    for word in _WORDS.findall(text):
+        key = word.lower()
+        if key in wanted and key not in seen and not _CYRILLIC.search(word):
+            seen.add(key)
+            pairs.append((word, cyrillic(word)))
+    return tuple(pairs)

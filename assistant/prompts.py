@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -39,6 +40,7 @@ _TEMPLATES: dict[str, frozenset[str]] = {
 _OPTIONAL: dict[str, frozenset[str]] = {
     "passage.txt": frozenset({"title", "published", "source"}),
     "question.txt": frozenset(),
+    "translate.txt": frozenset({"glossary"}),  # the names and roles to write as given, or ''
 }
 
 
@@ -177,5 +179,16 @@ class Prompts:
         template = self.condense_english if english else self.condense
         return [{"role": "user", "content": template.format(history=history, question=question)}]
 
-    def translate_messages(self, text: str, language: str) -> list[dict[str, str]]:
-        return [{"role": "user", "content": self.translate.format(language=language, text=text)}]
+    def translate_messages(
+        self, text: str, language: str, keep: Sequence[tuple[str, str]] = ()
+    ) -> list[dict[str, str]]:
+        """The translation request; `keep` (English, translated) pairs: names and roles written as given."""
+        glossary = (
+            "Write these names and titles exactly so: "
+            + "; ".join(f"{english} = {translated}" for english, translated in keep)
+            + ".\n\n"
+            if keep
+            else ""
+        )
+        content = self.translate.format(language=language, text=text, glossary=glossary)
+        return [{"role": "user", "content": content}]

@@ -69,7 +69,7 @@ class NoteKind(StrEnum):
     NOT_RELEVANT = "not_relevant"  # no passage is relevant enough to answer from
     NO_ARTICLES_IN_PERIOD = "no_articles_in_period"  # the archive holds nothing from the period asked about
     DIGEST = "digest"  # the answer is a digest: one quoted line per article
-    UNTRANSLATED = "untranslated"  # the translation lost a marker or a number: the answer is in English
+    UNTRANSLATED = "untranslated"  # the translation lost a marker, number, name or role: English
     OTHER = "other"  # a note of an answer stored before notes had kinds, or of a kind this version lacks
 
 

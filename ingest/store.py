@@ -15,6 +15,7 @@ passed in, so nothing is ever downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -322,26 +323,55 @@ class PassageStore:
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one Chroma call; connection trouble becomes ArchiveUnavailableError and drops the handles
-        so the next call reconnects (a restarted server is picked up without restarting the assistant)."""
+        so the next call reconnects (a restarted server is picked up without restarting the assistant).
+
+        A read of the embedded store that fails inside Chroma is tried once more on a client opened
+        afresh: another process (`python -m ingest` while the server runs) may have written segments this
+        client's view predates ("Error creating hnsw segment reader: Nothing found on disk" after the
+        first passages of an archive that was empty when the server opened it)."""
         try:
             return fn(*args, **kwargs)
         except ArchiveUnavailableError:
             raise
         except Exception as exc:
-            if self.settings.chroma_host and _looks_like_connection_error(exc):
-                with self._lock:
-                    self._handles = None
-                raise ArchiveUnavailableError(
-                    f"{self.location} is unreachable ({what}): {exc}. Is `chroma run` up?"
-                ) from exc
-            cannot = _cannot_write(exc)
-            if cannot:
-                raise ArchiveWriteError(
-                    f"{self.location} cannot be written ({what}): {cannot}. The articles stored before are "
-                    "kept; free some space (or make the folder writable) and run the same ingest again to "
-                    "complete it"
-                ) from exc
+            if what in _READS and not self.settings.chroma_host and _is_chroma_internal(exc):
+                self._reopen()
+                return self._checked(what, fn, *args, **kwargs)
+            self._raise_specific(what, exc)
             raise
+
+    def _checked(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ArchiveUnavailableError:
+            raise
+        except Exception as exc:
+            self._raise_specific(what, exc)
+            raise
+
+    def _reopen(self) -> None:
+        """Drop the handles and close the client, so the next call opens the archive as it is on disk."""
+        with self._lock:
+            client, self._client, self._handles = self._client, None, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # a client that cannot close is dropped all the same
+                client.close()
+
+    def _raise_specific(self, what: str, exc: Exception) -> None:
+        """Raise the archive's own error for `exc` when it is one a user can act on; else return."""
+        if self.settings.chroma_host and _looks_like_connection_error(exc):
+            with self._lock:
+                self._handles = None
+            raise ArchiveUnavailableError(
+                f"{self.location} is unreachable ({what}): {exc}. Is `chroma run` up?"
+            ) from exc
+        cannot = _cannot_write(exc)
+        if cannot:
+            raise ArchiveWriteError(
+                f"{self.location} cannot be written ({what}): {cannot}. The articles stored before are "
+                "kept; free some space (or make the folder writable) and run the same ingest again to "
+                "complete it"
+            ) from exc
 
     # --- passages -------------------------------------------------------------------------------------------
     def count(self) -> int:
@@ -658,6 +688,18 @@ def _cannot_write(exc: BaseException) -> str:
     if "readonly database" in text or "read-only file system" in text or "(code: 8)" in text:
         return "the folder is read-only"
     return ""
+
+
+_READS = frozenset(
+    {"count", "get", "query", "exact query", "ledger get", "ledger count", "collection metadata"}
+)
+
+
+def _is_chroma_internal(exc: BaseException) -> bool:
+    """Whether `exc` is Chroma's InternalError (its Rust executor failing a plan), by type."""
+    from chromadb.errors import InternalError
+
+    return isinstance(exc, InternalError)
 
 
 def _looks_like_connection_error(exc: BaseException) -> bool:

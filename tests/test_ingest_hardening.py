@@ -472,3 +472,34 @@ def test_the_lexical_index_takes_each_batch_while_the_next_is_embedded(
     index = LexicalIndex.load(directory)
     assert index is not None and all(index.search(f"zephyrword{i}", 1) for i in range(6))
     assert not pending(directory)
+
+
+# --- a read on a view another process has moved past ------------------------------------------------------
+def test_a_read_failing_inside_chroma_is_tried_once_more_on_a_fresh_client(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m ingest` writing while the server runs left the server's client unable to read the first
+    passages of an archive that was empty when it opened it (Chroma's InternalError, "Nothing found on
+    disk"): a read is retried once on a client opened afresh; a write is never retried."""
+    from chromadb.errors import InternalError
+
+    store = PassageStore(settings)
+    assert store.count() == 0
+    opened = store._client
+    real = store._collections
+    failures = iter([InternalError("Error creating hnsw segment reader: Nothing found on disk")])
+
+    def stale() -> Any:
+        handles = real()
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return handles
+
+    monkeypatch.setattr(store, "_collections", stale)
+    assert store.count() == 0
+    assert store._client is not None and store._client is not opened  # read again on a new client
+
+    failures = iter([InternalError("Error executing plan")])
+    with pytest.raises(InternalError):
+        store.delete_passages(["a:b:0"])

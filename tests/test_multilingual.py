@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Assistant, Settings
-from assistant.languages import ENGLISH, KAZAKH, RUSSIAN, detect, faithful
+from assistant.languages import ENGLISH, KAZAKH, RUSSIAN, cyrillic, detect, faithful, glossary
 from assistant.types import NoteKind
 from ingest import ingest_paths
 from ingest.embedding import ArchiveEmbedding
@@ -73,6 +73,39 @@ def test_a_translation_must_keep_roles_and_whole_names() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("latin", "written"),
+    [
+        ("Bektenov", "Бектенов"),
+        ("Olzhas", "Олжас"),
+        ("Tokayev", "Токаев"),
+        ("Kassym-Jomart", "Кассым-Жомарт"),
+        ("Baiturssynov", "Байтурссынов"),
+        ("Yerlan", "Ерлан"),
+        ("Shymkent", "Шымкент"),
+    ],
+)
+def test_a_romanised_name_is_written_in_cyrillic_by_a_fixed_table(latin: str, written: str) -> None:
+    assert cyrillic(latin) == written
+    assert faithful(f"Mr {latin} spoke [1].", f"{written} выступил [1].")  # the check accepts what it wrote
+
+
+def test_the_glossary_holds_the_roles_and_names_of_the_english_answer() -> None:
+    """What the translation is told to write as given: each role in the words the check accepts, each name
+    in Cyrillic; nothing for a text without them, nothing for English."""
+    president = "The project was initiated by President Kassym-Jomart Tokayev in 2024 [1]."
+    assert glossary(president, KAZAKH) == (
+        ("President", "президент"),
+        ("Kassym", "Кассым"),
+        ("Jomart", "Жомарт"),
+        ("Tokayev", "Токаев"),
+    )
+    for english, translated in glossary(president, RUSSIAN):
+        assert translated in {"президент", "Кассым", "Жомарт", "Токаев"} and english in president
+    assert glossary("The plant will create 180 jobs [1].", RUSSIAN) == ()
+    assert glossary(president, ENGLISH) == ()
+
+
 def _bot(data_dir: Path, embedder: ArchiveEmbedding, chat: ScriptedChat | None) -> Assistant:
     overrides = {"llm_backend": "extractive"} if chat is None else {}
     return Assistant.from_settings(
@@ -92,6 +125,11 @@ def test_a_russian_question_is_answered_in_english_then_translated(
     assert "into English" in chat.prompts[0][-1]["content"] and RU_SIGNED in chat.prompts[0][-1]["content"]
     assert EN_SIGNED in chat.prompts[1][-1]["content"]  # the model answers the English question
     assert "into Russian" in chat.prompts[2][-1]["content"]
+    # the names and the role reach the translation as the check accepts them
+    assert (
+        "Prime Minister = премьер-министр; Olzhas = Олжас; Bektenov = Бектенов"
+        in chat.prompts[2][-1]["content"]
+    )
     assert not answer.refused and answer.language == "ru"
     assert answer.text == "Премьер-министр Олжас Бектенов подписал постановление [1]."
     assert answer.standalone_question == EN_SIGNED
