@@ -15,7 +15,6 @@ passed in, so nothing is ever downloaded.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -350,12 +349,13 @@ class PassageStore:
             raise
 
     def _reopen(self) -> None:
-        """Drop the handles and close the client, so the next call opens the archive as it is on disk."""
+        """Drop the handles and Chroma's cached system of this archive, so the next call opens the archive as
+        it is on disk. The old system is not stopped: another thread (an ingest) may be inside it, and
+        stopping it under that thread hung it; it goes with its last user."""
         with self._lock:
             client, self._client, self._handles = self._client, None, None
         if client is not None:
-            with contextlib.suppress(Exception):  # a client that cannot close is dropped all the same
-                client.close()
+            _forget_system(client)
 
     def _raise_specific(self, what: str, exc: Exception) -> None:
         """Raise the archive's own error for `exc` when it is one a user can act on; else return."""
@@ -693,6 +693,18 @@ def _cannot_write(exc: BaseException) -> str:
 _READS = frozenset(
     {"count", "get", "query", "exact query", "ledger get", "ledger count", "collection metadata"}
 )
+
+
+def _forget_system(client: Any) -> None:
+    """Make the next client of `client`'s path open a system of its own. Chroma keeps one system per path
+    for the whole process and offers no call to refresh it short of stopping it (`close()`), so its cache
+    entry is dropped instead."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    identifier = getattr(client, "_identifier", None)
+    if identifier:
+        SharedSystemClient._identifier_to_system.pop(identifier, None)
+        SharedSystemClient._identifier_to_refcount.pop(identifier, None)
 
 
 def _is_chroma_internal(exc: BaseException) -> bool:
