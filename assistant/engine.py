@@ -33,7 +33,7 @@ from .errors import AssistantError, ConfigError, GeneratorError, QuestionError
 from .generation import ChatModel
 from .generators import EXTRACTIVE_MIN_SCORE, DigestGenerator, Evidence, Generator, build_generators
 from .grounding import Grounded, answers_the_question, ground, is_refusal, split_verdict
-from .languages import ENGLISH, Language, detect, faithful, glossary
+from .languages import ENGLISH, Language, detect, faithful, glossary, with_glossary
 from .prompts import Prompts
 from .questions import is_yes_no
 from .retrieval import PER_SOURCE_FIRST, HybridRetriever, Retrieval, Retriever
@@ -495,7 +495,8 @@ class Assistant:
     def _from_english(self, text: str, language: Language, notes: list[Note]) -> tuple[str, Language]:
         """The checked English answer in `language`, when the translation keeps its markers and numbers;
         otherwise the English answer after a note saying why."""
-        translated = self.generators[0].translate(text, language.name, glossary(text, language))
+        keep = glossary(text, language)
+        translated = with_glossary(self.generators[0].translate(text, language.name, keep), text, keep)
         if faithful(text, translated) and detect(translated) is language:
             return translated, language
         lost = (

@@ -303,3 +303,38 @@ def glossary(text: str, language: Language) -> tuple[tuple[str, str], ...]:
             seen.add(key)
             pairs.append((word, cyrillic(word)))
     return tuple(pairs)
+
+
+def with_glossary(translation: str, source: str, keep: tuple[tuple[str, str], ...]) -> str:
+    """`translation` with the names and the role of `keep` (`glossary(source, ...)`) put back where the model
+    wrote them otherwise: a name left in Latin letters or half transliterated ("Olzhas Bektenов") becomes the
+    glossary's Cyrillic, and one role put in place of another ("Президент" for the Prime Minister) becomes
+    the glossary's. The result is checked by `faithful` like any translation; a meaning lost in other words
+    is not found here."""
+    cyrillic_of = {english.lower(): written for english, written in keep}
+
+    def name(match: re.Match[str]) -> str:
+        word = match.group(0)
+        latin = "".join(_LATIN.findall(word)).lower()
+        if not latin:
+            return word
+        for english, written in cyrillic_of.items():
+            half = bool(_CYRILLIC.search(word)) and english.startswith(latin)  # "Bektenов"
+            if " " not in english and (latin == english or half):
+                return written
+        return word
+
+    out = _WORDS.sub(name, translation)
+    missing = _roles(source, _ENGLISH_ROLES) - _roles(out, _TRANSLATED_ROLES)
+    extra = _roles(out, _TRANSLATED_ROLES) - _roles(source, _ENGLISH_ROLES)
+    if len(missing) == 1 and len(extra) == 1:
+        wanted = cyrillic_of.get(next(iter(missing)))
+        found = _TRANSLATED_ROLES[next(iter(extra))].search(out)
+        if wanted and found:
+            start = out.rfind(" ", 0, found.start()) + 1
+            tail = _WORDS.match(out, found.end())
+            end = tail.end() if tail else found.end()
+            wrote = out[start:end]
+            wanted = wanted[:1].upper() + wanted[1:] if wrote[:1].isupper() else wanted
+            out = out[:start] + wanted + out[end:]
+    return out

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from assistant import Assistant, Settings
-from assistant.languages import ENGLISH, KAZAKH, RUSSIAN, cyrillic, detect, faithful, glossary
+from assistant.languages import (
+    ENGLISH,
+    KAZAKH,
+    RUSSIAN,
+    cyrillic,
+    detect,
+    faithful,
+    glossary,
+    with_glossary,
+)
 from assistant.types import NoteKind
 from ingest import ingest_paths
 from ingest.embedding import ArchiveEmbedding
@@ -104,6 +113,33 @@ def test_the_glossary_holds_the_roles_and_names_of_the_english_answer() -> None:
         assert translated in {"президент", "Кассым", "Жомарт", "Токаев"} and english in president
     assert glossary("The plant will create 180 jobs [1].", RUSSIAN) == ()
     assert glossary(president, ENGLISH) == ()
+
+
+def test_names_and_the_role_of_the_english_answer_are_put_back_into_the_translation() -> None:
+    """What the local model wrote with the glossary in its prompt ("Президент Olzhas Bektenов"): the names
+    and the role come from the checked English answer, then the check decides as for any translation."""
+    english = "Prime Minister Olzhas Bektenov signed the decision on the biopharmaceutical factory [1]."
+    keep = glossary(english, RUSSIAN)
+    mended = with_glossary("Президент Olzhas Bektenов подписал соответствующий акт [1].", english, keep)
+    assert mended == "Премьер-министр Олжас Бектенов подписал соответствующий акт [1]."
+    assert faithful(english, mended)
+    right = "Премьер-министр Олжас Бектенов подписал решение [1]."
+    assert with_glossary(right, english, keep) == right  # a right translation is left as it is
+    two_roles = "Президент и министр Olzhas Bektenов подписал акт [1]."  # which one to mend is not clear
+    assert not faithful(english, with_glossary(two_roles, english, keep))
+
+
+def test_a_translation_with_the_wrong_role_is_mended_from_the_english_answer(
+    seeded_dir: Path, embedder: ArchiveEmbedding
+) -> None:
+    chat = ScriptedChat(
+        EN_SIGNED,
+        "Prime Minister Olzhas Bektenov signed the resolution [1].",
+        "Президент Olzhas Bektenов подписал постановление [1].",  # as the 1.5B model writes it
+    )
+    answer = _bot(seeded_dir, embedder, chat).ask(RU_SIGNED)
+    assert answer.language == "ru" and not answer.noted(NoteKind.UNTRANSLATED)
+    assert answer.text == "Премьер-министр Олжас Бектенов подписал постановление [1]."
 
 
 def _bot(data_dir: Path, embedder: ArchiveEmbedding, chat: ScriptedChat | None) -> Assistant:
